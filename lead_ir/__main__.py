@@ -1,0 +1,5 @@
+import sys
+
+from lead_ir.cli import main
+
+sys.exit(main())

@@ -1,0 +1,311 @@
+"""Read corpora, topics and qrels from any supported spec, streaming.
+
+Specs:
+- ``irds:<id>`` — an ir_datasets id (honours ``IR_DATASETS_HOME``);
+- a registry name (``topics/registry.yaml``) for topics and qrels, e.g. ``dl19-passage``;
+- a path: JSONL (``.jsonl``/``.json``), TSV (``.tsv``/``.txt``), TREC SGML or TREC topics
+  (sniffed from a leading ``<``), optionally gzipped; a directory reads every file in it.
+Corpora are streamed (never held in memory); topics and qrels are small and returned whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lead_ir.data import formats
+from lead_ir.data.registry import TopicSet, find_file, get_topic_set, load_registry
+from lead_ir.errors import InputFormatError, LeadIRError
+from lead_ir.records import Doc, Qrel, Qrels, Query
+
+logger = logging.getLogger(__name__)
+IRDS_PREFIX = "irds:"
+
+
+# --------------------------------------------------------------------------- ir_datasets
+def load_irds(dataset_id: str):
+    """``ir_datasets.load`` with a one-line error for unknown ids."""
+    import ir_datasets
+
+    try:
+        return ir_datasets.load(dataset_id)
+    except KeyError:
+        raise LeadIRError(f"unknown ir_datasets id '{dataset_id}'; see `ir_datasets list` or "
+                          f"https://ir-datasets.com for valid ids") from None
+
+
+def _irds_text(record) -> str:
+    fields = record._fields
+    title = getattr(record, "title", None) if "title" in fields else None
+    if "text" in fields:
+        return formats.join_title(title, record.text)
+    return formats.join_title(title, record.default_text())
+
+
+def _irds(spec: str, what: str):
+    dataset = load_irds(spec[len(IRDS_PREFIX):])
+    has = {"docs": dataset.has_docs, "queries": dataset.has_queries, "qrels": dataset.has_qrels}[what]
+    if not has():
+        raise LeadIRError(f"ir_datasets '{spec[len(IRDS_PREFIX):]}' has no {what}; pick a split that does "
+                          f"(e.g. beir/scifact/test)")
+    return dataset
+
+
+def _wrap_download_errors(fn: Callable, spec: str):
+    try:
+        return fn()
+    except LeadIRError:
+        raise
+    except Exception as exc:  # ir_datasets raises plain exceptions when a download fails offline
+        if "download" in str(exc).lower() or "connection" in str(exc).lower() or "URLError" in type(exc).__name__:
+            raise LeadIRError(f"{spec}: ir_datasets could not download its files ({exc}); set IR_DATASETS_HOME to a "
+                              f"folder that holds them") from None
+        raise
+
+
+# --------------------------------------------------------------------------- corpus
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise LeadIRError(f"corpus directory {path} is empty")
+        return files
+    if not path.exists():
+        raise LeadIRError(f"{path}: file not found; pass a corpus file, a directory of files, or irds:<id>")
+    return [path]
+
+
+def _sniff(path: Path) -> str:
+    name = path.name.removesuffix(".gz")
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    with formats.open_text(path) as fh:
+        for line in fh:
+            if line.strip():
+                first = line.lstrip()
+                break
+        else:
+            return "empty"
+    if first.startswith("{"):
+        return "jsonl"
+    if first.startswith("<"):
+        return "trec"
+    return "tsv"
+
+
+def iter_corpus(spec: str, check_duplicates: bool = True, skip_empty: bool = True) -> Iterator[Doc]:
+    """Stream the documents of ``spec`` as :class:`Doc` (title and text joined BEIR-flat).
+
+    Duplicate document ids raise an error naming the file and line; empty documents are
+    skipped with one warning giving their count (they can neither be retrieved nor trained on).
+    """
+    seen: set[str] | None = set() if check_duplicates else None
+    empty = 0
+    for where, doc in _iter_corpus_raw(spec):
+        if seen is not None:
+            if doc.doc_id in seen:
+                raise InputFormatError(where[0], where[1], f"duplicate document id '{doc.doc_id}'",
+                                       "document ids must be unique; deduplicate the corpus")
+            seen.add(doc.doc_id)
+        if not doc.text.strip():
+            empty += 1
+            if skip_empty:
+                continue
+        yield doc
+    if empty:
+        logger.warning("%s: %d empty document(s) %s", spec, empty, "skipped" if skip_empty else "kept")
+
+
+def _iter_corpus_raw(spec: str) -> Iterator[tuple[tuple[str, int | None], Doc]]:
+    if spec.startswith(IRDS_PREFIX):
+        dataset = _wrap_download_errors(lambda: _irds(spec, "docs"), spec)
+        for i, record in enumerate(_wrap_download_errors(dataset.docs_iter, spec)):
+            yield (spec, i + 1), Doc(str(record.doc_id), _irds_text(record))
+        return
+    readers = {"jsonl": formats.iter_jsonl_docs, "tsv": formats.iter_tsv_docs, "trec": formats.iter_trec_docs}
+    for path in _files(Path(spec)):
+        kind = _sniff(path)
+        if kind == "empty":
+            continue
+        for line_no, doc in readers[kind](path):
+            yield (str(path), line_no), doc
+
+
+def corpus_count(spec: str) -> int | None:
+    """The number of documents when it is known without reading the corpus (ir_datasets)."""
+    if spec.startswith(IRDS_PREFIX):
+        try:
+            return _irds(spec, "docs").docs_count()
+        except Exception:
+            return None
+    return None
+
+
+def corpus_fingerprint(spec: str) -> str:
+    """A cheap identity for a corpus: the ir_datasets id, or file names, sizes and mtimes."""
+    import hashlib
+
+    if spec.startswith(IRDS_PREFIX):
+        return spec
+    h = hashlib.sha256()
+    for path in _files(Path(spec)):
+        stat = path.stat()
+        h.update(f"{path.name}:{stat.st_size}".encode())
+    return f"{Path(spec).name}:{h.hexdigest()[:16]}"
+
+
+def doc_lookup(spec: str, doc_ids: set[str] | None = None) -> dict[str, str]:
+    """doc_id -> text for the given ids (or the whole corpus when ``doc_ids`` is None)."""
+    out = {}
+    for doc in iter_corpus(spec, check_duplicates=False):
+        if doc_ids is None or doc.doc_id in doc_ids:
+            out[doc.doc_id] = doc.text
+    return out
+
+
+# --------------------------------------------------------------------------- topics
+def read_topics(spec: str) -> dict[str, str]:
+    """query_id -> text, from ``irds:``, a registry name, or a TSV / TREC / JSONL file."""
+    queries: dict[str, str] = {}
+    empty = 0
+    for where, query in _iter_topics_raw(spec):
+        if query.query_id in queries:
+            raise InputFormatError(where[0], where[1], f"duplicate query id '{query.query_id}'")
+        if not query.text.strip():
+            empty += 1
+            continue
+        queries[query.query_id] = query.text
+    if empty:
+        logger.warning("%s: %d empty quer%s skipped", spec, empty, "y" if empty == 1 else "ies")
+    if not queries:
+        raise LeadIRError(f"{spec}: no topics found")
+    topic_set = load_registry().get(spec)
+    if topic_set and topic_set.topics and len(queries) != topic_set.topics:
+        logger.warning("%s: read %d topics, the registry expects %d", spec, len(queries), topic_set.topics)
+    return queries
+
+
+def _iter_topics_raw(spec: str) -> Iterator[tuple[tuple[str, int | None], Query]]:
+    if spec.startswith(IRDS_PREFIX):
+        dataset = _wrap_download_errors(lambda: _irds(spec, "queries"), spec)
+        for i, record in enumerate(dataset.queries_iter()):
+            yield (spec, i + 1), Query(str(record.query_id), record.text if "text" in record._fields
+                                       else record.default_text())
+        return
+    path = Path(spec)
+    if not path.exists():
+        if spec in load_registry():
+            yield from _iter_topics_raw(_resolve_topics(get_topic_set(spec)))
+            return
+        if "/" not in spec and "." not in spec:
+            get_topic_set(spec)  # raises "unknown topic set" with a suggestion
+        raise LeadIRError(f"{spec}: file not found; pass a topics file, irds:<id> or a registry name")
+    if path.suffix == ".pyserini":  # not a real suffix; reserved for pyserini-bundled topics
+        raise LeadIRError(f"{spec}: unsupported topics source")
+    kind = _sniff(path)
+    reader = {"jsonl": formats.iter_jsonl_queries, "tsv": formats.iter_tsv_queries,
+              "trec": formats.iter_trec_topics}.get(kind)
+    if reader is None:
+        raise LeadIRError(f"{spec}: topics file is empty")
+    for line_no, query in reader(path):
+        yield (str(path), line_no), query
+
+
+def _resolve_topics(topic_set: TopicSet) -> str:
+    if topic_set.irds:
+        return IRDS_PREFIX + topic_set.irds
+    if topic_set.topics_file and (found := find_file(topic_set.topics_file)):
+        return str(found)
+    if topic_set.pyserini_topics:
+        return _pyserini_topics_file(topic_set)
+    raise LeadIRError(f"topic set '{topic_set.name}': {topic_set.topics_file} not found; put it in $LEAD_IR_TOPICS_DIR")
+
+
+def _pyserini_topics_file(topic_set: TopicSet) -> str:
+    """Write Pyserini's bundled topics (from the Anserini jar) to a cached TSV and return its path."""
+    from lead_ir import jvm
+    from lead_ir.fileio import atomic_open
+
+    cache = Path.home() / ".cache" / "lead_ir" / "topics" / f"{topic_set.name}.tsv"
+    if not cache.exists():
+        topics = jvm.pyserini("pyserini.search").get_topics(topic_set.pyserini_topics)
+        if not topics:
+            raise LeadIRError(f"topic set '{topic_set.name}': Pyserini has no topics '{topic_set.pyserini_topics}'")
+        with atomic_open(cache) as fh:
+            for qid, fields in topics.items():
+                fh.write(f"{qid}\t{fields.get('title', '')}\n")
+    return str(cache)
+
+
+# --------------------------------------------------------------------------- qrels
+def read_qrels(spec: str) -> Qrels:
+    """query_id -> {doc_id: relevance}, from ``irds:``, a registry name, TREC or BEIR TSV qrels."""
+    qrels: Qrels = {}
+    count = 0
+    for where, qrel in _iter_qrels_raw(spec):
+        previous = qrels.setdefault(qrel.query_id, {}).get(qrel.doc_id)
+        if previous is not None and previous != qrel.relevance:
+            raise InputFormatError(where[0], where[1], f"query '{qrel.query_id}' judges document '{qrel.doc_id}' twice "
+                                                       f"({previous} and {qrel.relevance})")
+        qrels[qrel.query_id][qrel.doc_id] = qrel.relevance
+        count += 1
+    if not qrels:
+        raise LeadIRError(f"{spec}: no judgments found")
+    topic_set = load_registry().get(spec)
+    if topic_set and topic_set.qrels and count != topic_set.qrels:
+        logger.warning("%s: read %d judgments, the registry expects %d", spec, count, topic_set.qrels)
+    return qrels
+
+
+def _iter_qrels_raw(spec: str) -> Iterator[tuple[tuple[str, int | None], Qrel]]:
+    if spec.startswith(IRDS_PREFIX):
+        dataset = _wrap_download_errors(lambda: _irds(spec, "qrels"), spec)
+        for i, record in enumerate(dataset.qrels_iter()):
+            yield (spec, i + 1), Qrel(str(record.query_id), str(record.doc_id), int(record.relevance))
+        return
+    path = Path(spec)
+    if not path.exists():
+        if spec in load_registry():
+            yield from _iter_qrels_raw(_resolve_qrels(get_topic_set(spec)))
+            return
+        if "/" not in spec and "." not in spec:
+            get_topic_set(spec)
+        raise LeadIRError(f"{spec}: file not found; pass a qrels file, irds:<id> or a registry name")
+    for line_no, qrel in formats.iter_qrels_file(path):
+        yield (str(path), line_no), qrel
+
+
+def _resolve_qrels(topic_set: TopicSet) -> str:
+    if topic_set.irds:
+        return IRDS_PREFIX + topic_set.irds
+    if topic_set.qrels_file and (found := find_file(topic_set.qrels_file)):
+        return str(found)
+    if topic_set.pyserini_qrels:
+        try:
+            return jvm_qrels_file(topic_set.pyserini_qrels)
+        except Exception as exc:
+            raise LeadIRError(f"topic set '{topic_set.name}': {topic_set.qrels_file} not found locally and Pyserini "
+                              f"could not fetch it ({exc}); put it in $LEAD_IR_TOPICS_DIR") from None
+    raise LeadIRError(f"topic set '{topic_set.name}': no qrels source")
+
+
+def jvm_qrels_file(name: str) -> str:
+    from lead_ir import jvm
+
+    return jvm.pyserini("pyserini.search").get_qrels_file(name)
+
+
+def topic_family(spec: str) -> str:
+    """msmarco | trec-dl | beir | generic, for default metrics (registry entry or spec name)."""
+    topic_set = load_registry().get(spec)
+    if topic_set:
+        return topic_set.family
+    low = spec.lower()
+    if "beir" in low or "scifact" in low:
+        return "beir"
+    if "dl19" in low or "dl20" in low or "trec-dl" in low:
+        return "trec-dl"
+    if "msmarco" in low:
+        return "msmarco"
+    return "generic"
