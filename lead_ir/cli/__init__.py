@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                     sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
                     parents[prefix] = sub
                     groups[prefix] = sub.add_subparsers(dest="_".join(prefix) + "_command", metavar="COMMAND")
-            sub = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=cmd.help, description=cmd.help)
+            text = re.sub(r"(?<!%)%(?![%(])", "%%", cmd.help)  # argparse formats help with %
+            sub = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=text, description=text)
             cmd.add_arguments(sub)
             sub.set_defaults(_run=cmd.run)
     for prefix, sub in parents.items():

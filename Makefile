@@ -1,0 +1,51 @@
+# lead_ir: the two commands a new machine needs are `make quickstart` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lead_ir-installed
+SHARED_IRDS := ../shared/data/ir_datasets
+LOCAL_IRDS := .cache/ir_datasets
+
+# Use ../shared/data (an ir_datasets cache) when it sits beside the repo and IR_DATASETS_HOME is
+# unset: ir_datasets writes next to its archives, so it gets a writable copy. Without it,
+# ir_datasets downloads as usual.
+ifeq ($(IR_DATASETS_HOME),)
+ifneq ($(wildcard $(SHARED_IRDS)),)
+export IR_DATASETS_HOME := $(abspath $(LOCAL_IRDS))
+endif
+endif
+export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
+
+.PHONY: setup quickstart test bench study clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "lead_ir needs Python 3.11"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	# torch first and pinned, so no resolver step pulls a CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lead_ir)" >/dev/null
+	touch $(STAMP)
+
+data:
+	@if [ -n "$(IR_DATASETS_HOME)" ] && [ -d "$(SHARED_IRDS)" ] && [ ! -d "$(IR_DATASETS_HOME)" ]; then \
+		mkdir -p "$(dir $(IR_DATASETS_HOME))" && cp -r "$(SHARED_IRDS)" "$(IR_DATASETS_HOME)"; fi
+
+quickstart: setup data
+	$(VENV)/bin/lead-ir quickstart
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: setup data
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+
+study: setup data
+	$(VENV)/bin/lead-ir experiment configs/scifact-lead.yaml
+
+clean:
+	rm -rf $(VENV) .cache

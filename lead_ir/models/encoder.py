@@ -1,0 +1,116 @@
+"""DenseEncoder: a Hugging Face ``AutoModel`` with pooling applied at any of its layers.
+
+Layers are counted from the first transformer block: layer 1 is the first block's output and
+layer L the last; the embedding output (``hidden_states[0]``) is not a layer. Hidden states
+come from the public ``output_hidden_states=True`` API; no modelling code is copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lead_ir.errors import LeadIRError
+from lead_ir.fileio import atomic_path
+from lead_ir.models.reps import LayerReps
+from lead_ir.models.spec import EncoderSpec
+from lead_ir.models.st_files import write_sentence_transformers_files
+
+
+@dataclass
+class EncoderOutput:
+    embedding: torch.Tensor  # [B, H] pooled (and normalised if the spec says so) final layer
+    layer_embeddings: torch.Tensor | None = None  # [K, B, H] pooled vectors of the requested layers
+    layers: tuple[int, ...] = ()  # which layers (1-based) layer_embeddings holds
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[B, T, H] token states -> [B, H] by CLS (first token) or masked mean."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+class DenseEncoder(nn.Module):
+    """A shared query/passage encoder over any Hugging Face backbone."""
+
+    kind = "dense"
+
+    def __init__(self, model: nn.Module, tokenizer, spec: EncoderSpec):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, spec: EncoderSpec | None = None, **model_kwargs) -> DenseEncoder:
+        """Load a backbone + tokenizer; the spec comes from the checkpoint unless given."""
+        from lead_ir.models.loading import load_backbone
+
+        path = Path(path)
+        model, tokenizer = load_backbone(path, **model_kwargs)
+        return cls(model, tokenizer, spec or EncoderSpec.load(path))
+
+    def save(self, directory: str | Path) -> None:
+        """Write HF weights + tokenizer, ``lead_ir_encoder.json`` and sentence-transformers files, atomically."""
+        with atomic_path(directory, is_dir=True) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            self.spec.save(tmp)
+            write_sentence_transformers_files(tmp, self.spec, self.dim)
+
+    def tokenize(self, texts: Sequence[str], max_len: int, device: torch.device | str | None = None) -> dict:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        return {k: v.to(device) for k, v in batch.items()} if device is not None else dict(batch)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: Sequence[int] | None = None,
+                **extra) -> EncoderOutput:
+        """Encode a tokenised batch; ``layers`` (1-based) also returns those layers' pooled vectors."""
+        want_layers = bool(layers)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=want_layers,
+                         return_dict=True, **extra)
+        embedding = self._finish(pool(out.last_hidden_state, attention_mask, self.spec.pooling))
+        if not want_layers:
+            return EncoderOutput(embedding)
+        for layer in layers:
+            if not 1 <= layer <= self.num_layers:
+                raise LeadIRError(f"layer {layer} is out of range: this encoder has layers 1..{self.num_layers}")
+        stacked = torch.stack([self._finish(pool(out.hidden_states[l], attention_mask, self.spec.pooling))
+                               for l in layers])
+        return EncoderOutput(embedding, stacked, tuple(layers))
+
+    def layer_reps(self, queries: Sequence[str], passages: Sequence[str], layers: Sequence[int]) -> LayerReps:
+        """Pooled vectors of ``layers`` for a batch's texts: query [K, Q, H], passage [K, P, H]."""
+        device = next(self.model.parameters()).device
+        q = self.tokenize([self.spec.query_prefix + t for t in queries], self.spec.query_max_len, device)
+        p = self.tokenize([self.spec.passage_prefix + t for t in passages], self.spec.passage_max_len, device)
+        return LayerReps("dense", tuple(layers), self(**q, layers=layers).layer_embeddings,
+                         self(**p, layers=layers).layer_embeddings)
+
+    def _finish(self, vectors: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(vectors, dim=-1) if self.spec.normalize else vectors
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 64) -> torch.Tensor:
+        """Embed raw texts (with the spec's prefix and max length for ``kind``) -> [N, H] float32 on CPU."""
+        prefix = self.spec.query_prefix if kind == "query" else self.spec.passage_prefix
+        max_len = self.spec.query_max_len if kind == "query" else self.spec.passage_max_len
+        device = next(self.model.parameters()).device
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenize([prefix + t for t in texts[start:start + batch_size]], max_len, device)
+            chunks.append(self(**batch).embedding.float().cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0, self.dim)

@@ -1,0 +1,82 @@
+"""Shared fixtures: real data from ../shared/data (skipped when absent) and tiny corpora."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LEAD_IR_SHARED_DATA", REPO.parent / "shared" / "data"))
+TOPICS_DIR = SHARED_DATA / "topics-and-qrels"
+
+# Writable caches for every test process (ranx/numba, HF); set before any import of them.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "lead_ir" / "numba"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _need(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared test data beside the repository)")
+
+
+@pytest.fixture(scope="session")
+def irds_home(tmp_path_factory) -> Path:
+    """A writable copy of ../shared/data/ir_datasets set as IR_DATASETS_HOME for this session."""
+    source = SHARED_DATA / "ir_datasets"
+    _need(source)
+    home = Path(os.environ.get("LEAD_IR_TEST_IRDS_HOME", "")) if os.environ.get("LEAD_IR_TEST_IRDS_HOME") else None
+    if home is None:
+        home = tmp_path_factory.getbasetemp().parent / "lead_ir_irds_home"
+        if not home.exists():
+            shutil.copytree(source, home)
+    os.environ["IR_DATASETS_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def topics_dir() -> Path:
+    """../shared/data/topics-and-qrels, registered as LEAD_IR_TOPICS_DIR."""
+    _need(TOPICS_DIR)
+    os.environ["LEAD_IR_TOPICS_DIR"] = str(TOPICS_DIR)
+    return TOPICS_DIR
+
+
+@pytest.fixture(scope="session")
+def scifact_bm25_index(irds_home, tmp_path_factory) -> Path:
+    """A Lucene index of the SciFact corpus, built once per session through `lead_ir.bm25`."""
+    from lead_ir.bm25 import build_bm25_index
+
+    return build_bm25_index("irds:beir/scifact/test", tmp_path_factory.mktemp("bm25") / "scifact", threads=2)
+
+
+TOY_DOCS = [
+    ("d1", "Dense retrieval encodes queries and passages into vectors."),
+    ("d2", "BM25 is a lexical ranking function used by Lucene."),
+    ("d3", "Knowledge distillation transfers knowledge from a teacher to a student."),
+    ("d4", "Layer-wise distillation matches intermediate layers of two models."),
+    ("d5", "FAISS performs efficient similarity search over dense vectors."),
+    ("d6", "Pyserini provides reproducible sparse and dense retrieval baselines."),
+    ("d7", "The Cranfield experiments established test collection evaluation."),
+    ("d8", "Hard negatives are mined from the top results of a first-stage retriever."),
+]
+TOY_TOPICS = [("q1", "lexical ranking lucene"), ("q2", "teacher student distillation"), ("q3", "similarity search vectors")]
+TOY_QRELS = [("q1", "d2", 1), ("q2", "d3", 2), ("q2", "d4", 1), ("q3", "d5", 1)]
+
+
+@pytest.fixture
+def toy_collection(tmp_path) -> dict[str, Path]:
+    """A JSONL corpus, TSV topics and TREC qrels small enough to check by hand."""
+    import json
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d, "contents": t}) + "\n" for d, t in TOY_DOCS))
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("".join(f"{q}\t{t}\n" for q, t in TOY_TOPICS))
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("".join(f"{q} 0 {d} {r}\n" for q, d, r in TOY_QRELS))
+    return {"corpus": corpus, "topics": topics, "qrels": qrels}

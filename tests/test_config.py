@@ -1,0 +1,42 @@
+"""Typed YAML configs with overrides and helpful errors."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from lead_ir.config import load_config
+from lead_ir.errors import ConfigError
+
+
+@dataclass
+class Optim:
+    lr: float = 2e-5
+    warmup: float = 0.1
+
+
+@dataclass
+class Demo:
+    name: str = "x"
+    pooling: Literal["cls", "mean"] = "cls"
+    layers: list[int] = field(default_factory=lambda: [1, 2])
+    optim: Optim = field(default_factory=Optim)
+    limit: int | None = None
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: run1\noptim:\n  lr: 1e-4\n")
+    cfg = load_config(Demo, path, ["optim.warmup=0.2", "layers=[1,3,5]", "pooling=mean", "limit=7"])
+    assert cfg == Demo(name="run1", pooling="mean", layers=[1, 3, 5], optim=Optim(lr=1e-4, warmup=0.2), limit=7)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=1", r"unknown config key 'optim.lrr' \(did you mean 'lr'\?\)"),
+    ("pooling=max", r"pooling: 'max' is not one of \['cls', 'mean'\]"),
+    ("optim.lr=fast", r"optim.lr: expected float, found 'fast'"),
+    ("name", r"not of the form key=value"),
+])
+def test_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Demo, None, [override])
