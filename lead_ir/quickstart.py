@@ -1,37 +1,59 @@
-"""The quickstart: BM25 on SciFact through Pyserini, scored with ranx.
+"""The quickstart (the README's main job): a small LEAD study on SciFact.
 
-(The full quickstart — teacher, contrastive and LEAD students, hybrid — builds on this.)
+BM25 through Pyserini, all-MiniLM-L6-v2 as a zero-shot teacher, a 3-layer student trained with
+contrastive loss alone and with LEAD, and a BM25 + student hybrid — then the leaderboard, a
+few plots, and where everything is.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from lead_ir.bm25 import BM25Params, build_bm25_index, default_threads, search_bm25
-from lead_ir.data.collections import read_qrels, read_topics
-from lead_ir.runs import write_run
+from lead_ir.data.registry import REPO_ROOT
 
 logger = logging.getLogger(__name__)
-CORPUS = "irds:beir/scifact/test"
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "quickstart.yaml"
 
 
-def run_quickstart(workdir: str | Path = "work/quickstart") -> str:
-    """Index SciFact, search its test topics with BM25, and return a small results table."""
-    workdir = Path(workdir)
-    index = workdir / "indexes" / "scifact-bm25"
-    if not index.exists():
-        build_bm25_index(CORPUS, index, threads=default_threads())
-    topics, qrels = read_topics("scifact-test"), read_qrels("scifact-test")
-    run = search_bm25(index, topics, k=1000, params=BM25Params(k1=0.9, b=0.4), threads=default_threads())
-    run_path = write_run(run, workdir / "runs" / "bm25.trec", tag="bm25", k=1000)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "lead_ir" / "numba"))
-    from ranx import Qrels, Run, evaluate
+def _plots(results: Path, log: Path | None) -> list[Path]:
+    """Per-query LEAD vs contrastive differences and LEAD's layer weights (best effort: plots are extras)."""
+    try:
+        from lead_ir import plots
+    except ImportError:
+        return []
+    made = []
+    try:
+        from lead_ir.data.collections import read_qrels
+        from lead_ir.runs import read_run
 
-    scores = evaluate(Qrels(qrels), Run(run, name="bm25"), ["ndcg@10", "recall@100", "recall@1000"])
-    lines = ["SciFact test (300 queries), BM25 k1=0.9 b=0.4 through Pyserini/Lucene", "",
-             "| run  | nDCG@10 | R@100  | R@1000 |", "|------|---------|--------|--------|",
-             f"| bm25 | {scores['ndcg@10']:.4f}  | {scores['recall@100']:.4f} | {scores['recall@1000']:.4f} |", "",
-             f"run: {run_path}", f"index: {index}"]
+        qrels = read_qrels("scifact-test")
+        made.append(plots.plot_per_query_difference(qrels, read_run(results / "lead.trec"),
+                                                    read_run(results / "contrastive.trec"), "ndcg@10",
+                                                    names=("lead", "contrastive"),
+                                                    output=results / "plots" / "lead-vs-contrastive.png"))
+        if log is not None and log.exists():
+            made.append(plots.plot_layer_weights(log, output=results / "plots" / "lead-layer-weights.png"))
+    except (AttributeError, TypeError) as exc:  # plotting API differs: report, never fail the study
+        logger.warning("skipped plots: %s", exc)
+    return [p for p in made if p]
+
+
+def run_quickstart(config: str | Path | None = None, overrides: list[str] | None = None) -> str:
+    """Run the quickstart study and return the text to print."""
+    from lead_ir.experiment.study import load_experiment, run_experiment
+
+    cfg = load_experiment(config or DEFAULT_CONFIG, overrides)
+    result = run_experiment(cfg)
+    results = Path(cfg.results_dir)
+    made = _plots(results, results / "logs" / "student-lead.jsonl")
+    lines = [f"SciFact test ({cfg.name}): BM25, teacher all-MiniLM-L6-v2 zero-shot, 3-layer students, hybrid", "",
+             result["leaderboard"].read_text().strip(), "",
+             f"runs and leaderboard: {results}/ (*.trec, leaderboard.md/.tex/.csv)",
+             f"training logs:        {results}/logs/"]
+    if made:
+        lines.append(f"plots:                {', '.join(str(p) for p in made)}")
+    lines += [f"notebooks:            {REPO_ROOT / 'notebooks'} (01_leaderboard, 02_per_query_analysis, 03_lead_layers)",
+              f"stage outputs:        {cfg.output_dir} (re-running skips finished stages); "
+              f"stage time {result['wall_time_s']:.0f}s"]
     return "\n".join(lines)

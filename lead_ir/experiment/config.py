@@ -1,0 +1,115 @@
+"""The experiment config: one YAML describes the whole LEAD pipeline and its arms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lead_ir.errors import ConfigError
+
+
+@dataclass
+class DataSection:
+    corpus: str = field(default="irds:beir/scifact/test", metadata={"help": "corpus spec searched and trained on"})
+    train_topics: str = field(default="scifact-train", metadata={"help": "training topics (dev is held out of them)"})
+    train_qrels: str = field(default="scifact-train", metadata={"help": "training qrels"})
+    test_topics: str = field(default="scifact-test", metadata={"help": "test topics, used once for the final table"})
+    test_qrels: str = field(default="scifact-test", metadata={"help": "test qrels"})
+    dev_fraction: float = field(default=0.2, metadata={"help": "share of training queries held out as dev"})
+    split_seed: int = field(default=13, metadata={"help": "seed of the train/dev split (by qid)"})
+    max_train_queries: int = field(default=0, metadata={"help": "use at most this many training queries (0: all)"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.dev_fraction < 1:
+            raise ValueError(f"data.dev_fraction must be in (0, 1), found {self.dev_fraction}")
+
+
+@dataclass
+class BM25Section:
+    k1: float = 0.9
+    b: float = 0.4
+    train_depth: int = field(default=100, metadata={"help": "BM25 hits per training query (mining pool)"})
+    threads: int = field(default=0, metadata={"help": "Lucene threads (0: CPU count, at most 8)"})
+
+
+@dataclass
+class MiningSection:
+    depth: int = 100
+    num_negatives: int = 100
+
+
+@dataclass
+class TeacherSection:
+    model: str = field(default="sentence-transformers/all-MiniLM-L6-v2",
+                       metadata={"help": "local dir, HF name, or the offline all-MiniLM-L6-v2 package"})
+    warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
+    train: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
+
+
+@dataclass
+class ArmSection:
+    name: str = field(default="", metadata={"help": "row name in the leaderboard and run file name"})
+    student_layers: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={
+        "help": "teacher blocks the student keeps (1-based)"})
+    teacher: Literal["zero-shot", "warmup"] = field(default="warmup", metadata={
+        "help": "which teacher this arm distils from"})
+    train: dict[str, Any] | None = field(default_factory=dict, metadata={
+        "help": "TrainConfig overrides for this arm; null means no training (the truncated student as is)"})
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch.isspace() or ch in "/\\" for ch in self.name):
+            raise ValueError(f"arm name {self.name!r} must be a non-empty word (it names files)")
+
+
+@dataclass
+class EncodeSection:
+    batch_size: int = 64
+    max_length: int = 256
+
+
+@dataclass
+class HybridSection:
+    enabled: bool = True
+    method: Literal["wsum", "rrf", "combsum", "combmnz"] = "wsum"
+    norm: Literal["min-max", "max", "sum", "zmuv", "rank"] = "min-max"
+
+
+@dataclass
+class EvaluationSection:
+    metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@100"])
+    dev_metric: str = field(default="ndcg@10", metadata={"help": "metric that picks the best student on dev"})
+    baselines: list[str] = field(default_factory=lambda: ["bm25", "contrastive"], metadata={
+        "help": "rows that significance is marked against"})
+    test: Literal["ttest", "fisher", "tukey"] = "ttest"
+    correction: Literal["holm", "bonferroni", "none"] = "holm"
+    alpha: float = 0.05
+    run_depth: int = field(default=100, metadata={"help": "hits kept per query in the written runs"})
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    output_dir: str = field(default="work/experiments/experiment", metadata={
+        "help": "stage outputs, manifests, models (not committed)"})
+    results_dir: str = field(default="", metadata={"help": "where the final runs/leaderboard/logs are copied"})
+    seed: int = 42
+    data: DataSection = field(default_factory=DataSection)
+    bm25: BM25Section = field(default_factory=BM25Section)
+    mining: MiningSection = field(default_factory=MiningSection)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    train: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "TrainConfig settings shared by the teacher warm-up and every arm"})
+    arms: list[ArmSection] = field(default_factory=list)
+    encode: EncodeSection = field(default_factory=EncodeSection)
+    hybrid: HybridSection = field(default_factory=HybridSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+
+    def __post_init__(self) -> None:
+        names = [arm.name for arm in self.arms]
+        reserved = {"bm25", "teacher-zero-shot", "teacher-warmup", "hybrid"}
+        duplicated = {n for n in names if names.count(n) > 1} | (set(names) & reserved)
+        if duplicated:
+            raise ConfigError(f"arm names must be unique and not one of {sorted(reserved)}: {sorted(duplicated)}")
+        if any(arm.teacher == "warmup" for arm in self.arms) and not self.teacher.warmup:
+            raise ConfigError("an arm distils from the warm-up teacher but teacher.warmup is false")

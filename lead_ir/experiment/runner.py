@@ -1,0 +1,155 @@
+"""A small stage runner: cached, resumable stages with manifests, ``--force`` and ``--dry-run``.
+
+Each stage writes into ``<root>/stages/<name>/`` and finishes by writing ``manifest.json``
+(its key hash, the key hashes of the stages it read, versions, wall time, outputs). A stage is
+done when its manifest exists and its key — its own config slice plus its inputs' keys —
+matches; a changed config re-runs the stage and, through the keys, everything downstream.
+Stages marked ``resumable`` (training) keep their partial folder so a killed run continues
+from its last checkpoint; other stages build in a temporary folder renamed into place.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lead_ir.errors import LeadIRError
+from lead_ir.fileio import atomic_path, read_json, write_json
+
+logger = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[Path], dict]  # gets its output folder; returns a JSON-able summary of its outputs
+    deps: tuple[str, ...] = ()
+    key: Any = None  # the config slice that determines this stage's output
+    resumable: bool = False
+    description: str = ""
+
+
+@dataclass
+class StageStatus:
+    stage: Stage
+    state: str  # done | todo | stale | forced
+    key_hash: str
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("lead_ir", "torch", "transformers", "pyserini", "faiss-cpu", "ranx", "ir_datasets"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class Pipeline:
+    root: Path
+    stages: list[Stage] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stages]
+        for stage in self.stages:
+            missing = [d for d in stage.deps if d not in names[:names.index(stage.name)]]
+            if missing:
+                raise LeadIRError(f"stage {stage.name} depends on {missing}, which do not come before it")
+
+    def folder(self, name: str) -> Path:
+        return self.root / "stages" / name
+
+    def manifest(self, name: str) -> dict | None:
+        path = self.folder(name) / MANIFEST
+        return read_json(path) if path.exists() else None
+
+    def descendants(self, names: set[str]) -> set[str]:
+        out = set(names)
+        for stage in self.stages:  # stages are in dependency order
+            if out & set(stage.deps):
+                out.add(stage.name)
+        return out
+
+    def match(self, patterns: list[str]) -> set[str]:
+        names = [s.name for s in self.stages]
+        chosen = set()
+        for pattern in patterns:
+            hits = fnmatch.filter(names, pattern)
+            if not hits:
+                from lead_ir.errors import closest
+
+                raise LeadIRError(f"--force {pattern}: no such stage{closest(pattern, names)}; stages: {', '.join(names)}")
+            chosen.update(hits)
+        return chosen
+
+    def plan(self, force: list[str] | None = None) -> list[StageStatus]:
+        forced = self.descendants(self.match(force or []))
+        keys: dict[str, str] = {}
+        out = []
+        for stage in self.stages:
+            keys[stage.name] = _hash({"key": stage.key, "deps": {d: keys[d] for d in stage.deps}})
+            manifest = self.manifest(stage.name)
+            if stage.name in forced:
+                state = "forced"
+            elif manifest is None:
+                state = "todo"
+            elif manifest.get("key_hash") != keys[stage.name]:
+                state = "stale"
+            else:
+                state = "done"
+            out.append(StageStatus(stage, state, keys[stage.name]))
+        return out
+
+    def describe_plan(self, force: list[str] | None = None) -> str:
+        lines = []
+        for status in self.plan(force):
+            action = "skip (done)" if status.state == "done" else f"run ({status.state})"
+            deps = f" <- {', '.join(status.stage.deps)}" if status.stage.deps else ""
+            lines.append(f"{status.stage.name:<28} {action:<16}{deps}")
+        return "\n".join(lines)
+
+    def run(self, force: list[str] | None = None) -> dict[str, dict]:
+        """Run every stage that is not done; returns each stage's manifest."""
+        results = {}
+        for status in self.plan(force):
+            stage, folder = status.stage, self.folder(status.stage.name)
+            if status.state == "done":
+                logger.info("stage %s: done, skipped", stage.name)
+                results[stage.name] = self.manifest(stage.name)
+                continue
+            if status.state in ("forced", "stale") or (folder.exists() and not stage.resumable):
+                shutil.rmtree(folder, ignore_errors=True)
+            logger.info("stage %s: running%s", stage.name, f" ({stage.description})" if stage.description else "")
+            start = time.perf_counter()
+            if stage.resumable:
+                folder.mkdir(parents=True, exist_ok=True)
+                outputs = stage.run(folder)
+            else:
+                with atomic_path(folder, is_dir=True) as tmp:
+                    outputs = stage.run(tmp)
+            manifest = {"stage": stage.name, "key_hash": status.key_hash, "key": stage.key,
+                        "inputs": {d: results[d]["key_hash"] for d in stage.deps}, "versions": versions(),
+                        "wall_time_s": round(time.perf_counter() - start, 2), "outputs": outputs,
+                        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            write_json(folder / MANIFEST, manifest)
+            results[stage.name] = manifest
+            logger.info("stage %s: finished in %.1fs", stage.name, manifest["wall_time_s"])
+        return results
