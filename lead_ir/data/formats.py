@@ -19,6 +19,7 @@ from lead_ir.records import Doc, Qrel, Query
 DOC_ID_KEYS = ("id", "_id", "docid", "doc_id", "pid")
 QUERY_ID_KEYS = ("qid", "query_id", "id", "_id", "num")
 QUERY_TEXT_KEYS = ("query", "text", "title", "contents")
+BEIR_QRELS_HEADER = ("query-id", "qid", "query")  # first field of a BEIR qrels header line
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
@@ -175,7 +176,7 @@ def iter_qrels_file(path: Path) -> Iterator[tuple[int, Qrel]]:
             parts = line.split()
             if not parts:
                 continue
-            if line_no == 1 and not _is_int(parts[-1]):  # BEIR header
+            if line_no == 1 and parts[0].lower().replace("_", "-") in BEIR_QRELS_HEADER:
                 continue
             if len(parts) == 4:
                 qid, _, docid, rel = parts

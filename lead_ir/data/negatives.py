@@ -66,15 +66,24 @@ def mine_negatives(run: RunDict, qrels: Qrels, topics: dict[str, str], depth: in
 
 def write_train_groups(groups: list[TrainGroup], path: str | Path, stats: MiningStats | None = None,
                        provenance: dict | None = None) -> Path:
-    """Write groups as JSONL (one object per query), plus ``<path>.manifest.json``, atomically."""
+    """Write groups as JSONL (one object per query), plus ``<path>.manifest.json``, atomically.
+
+    The manifest is written first and removed again if the training file cannot be written, so
+    the two exist together or not at all.
+    """
     path = Path(path)
-    with atomic_open(path) as fh:
-        for group in groups:
-            fh.write(json.dumps(group.to_json()) + "\n")
+    manifest_path = path.with_name(path.name + ".manifest.json")
     manifest = dict(provenance or {})
     if stats is not None:
         manifest["stats"] = stats.__dict__
-    write_json(path.with_name(path.name + ".manifest.json"), manifest)
+    write_json(manifest_path, manifest)
+    try:
+        with atomic_open(path) as fh:
+            for group in groups:
+                fh.write(json.dumps(group.to_json()) + "\n")
+    except BaseException:
+        manifest_path.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -9,6 +9,18 @@ from lead_ir.errors import ConfigError
 
 
 @dataclass
+class TestSet:
+    name: str = field(default="", metadata={"help": "suffix of its runs and leaderboard (e.g. dl19)"})
+    topics: str = ""
+    qrels: str = ""
+    metrics: list[str] = field(default_factory=list, metadata={"help": "empty: the collection family's defaults"})
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.topics or not self.qrels:
+            raise ValueError(f"an extra test set needs name, topics and qrels, found {self.name!r}")
+
+
+@dataclass
 class DataSection:
     corpus: str = field(default="irds:beir/scifact/test", metadata={"help": "corpus spec searched and trained on"})
     train_topics: str = field(default="scifact-train", metadata={"help": "training topics (dev is held out of them)"})
@@ -18,6 +30,8 @@ class DataSection:
     dev_fraction: float = field(default=0.2, metadata={"help": "share of training queries held out as dev"})
     split_seed: int = field(default=13, metadata={"help": "seed of the train/dev split (by qid)"})
     max_train_queries: int = field(default=0, metadata={"help": "use at most this many training queries (0: all)"})
+    extra_test_sets: list[TestSet] = field(default_factory=list, metadata={
+        "help": "more topic/qrels sets evaluated once at the end, each with its own leaderboard"})
 
     def __post_init__(self) -> None:
         if not 0 < self.dev_fraction < 1:
@@ -42,6 +56,8 @@ class MiningSection:
 class TeacherSection:
     model: str = field(default="sentence-transformers/all-MiniLM-L6-v2",
                        metadata={"help": "local dir, HF name, or the offline all-MiniLM-L6-v2 package"})
+    kind: Literal["dense", "colbert", "cross"] = field(default="dense", metadata={
+        "help": "teacher architecture; only a dense teacher gets its own rows in the leaderboard"})
     warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
@@ -50,8 +66,10 @@ class TeacherSection:
 @dataclass
 class ArmSection:
     name: str = field(default="", metadata={"help": "row name in the leaderboard and run file name"})
+    student_model: str = field(default="", metadata={
+        "help": "the student's backbone (empty: the teacher checkpoint, truncated to student_layers)"})
     student_layers: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={
-        "help": "teacher blocks the student keeps (1-based)"})
+        "help": "backbone blocks the student keeps (1-based; empty keeps all)"})
     teacher: Literal["zero-shot", "warmup"] = field(default="warmup", metadata={
         "help": "which teacher this arm distils from"})
     train: dict[str, Any] | None = field(default_factory=dict, metadata={

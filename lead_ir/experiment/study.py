@@ -19,7 +19,7 @@ from lead_ir.config import from_dict
 from lead_ir.errors import ConfigError, LeadIRError
 from lead_ir.experiment.config import ArmSection, ExperimentConfig
 from lead_ir.experiment.runner import Pipeline, Stage
-from lead_ir.fileio import atomic_open, read_json, write_json
+from lead_ir.fileio import atomic_open, write_json
 
 logger = logging.getLogger(__name__)
 DISTILL_TERMS = ("response", "layer", "margin_mse")
@@ -73,8 +73,17 @@ class Study:
         return resolve_model(self.cfg.teacher.model)
 
     def rows(self) -> list[str]:
-        rows = ["teacher-zero-shot"] + (["teacher-warmup"] if self.cfg.teacher.warmup else [])
+        """Dense rows: the teacher(s) when they are dual encoders, then one per arm."""
+        rows = []
+        if self.cfg.teacher.kind == "dense":
+            rows = ["teacher-zero-shot"] + (["teacher-warmup"] if self.cfg.teacher.warmup else [])
         return rows + [arm.name for arm in self.cfg.arms]
+
+    def test_sets(self) -> list[tuple[str, str, str, list[str]]]:
+        """(run file stem, topics, qrels, metrics) of the main test set and the extra ones."""
+        d, ev = self.cfg.data, self.cfg.evaluation
+        return [("test", d.test_topics, d.test_qrels, ev.metrics)] + [
+            (f"test-{t.name}", t.topics, t.qrels, t.metrics) for t in d.extra_test_sets]
 
     def arm_train(self, arm: ArmSection) -> dict:
         merged = deep_merge(self.cfg.train, arm.train)
@@ -89,7 +98,7 @@ class Study:
                   description="Lucene index of the corpus"),
             Stage("split", self._split, key=dataclasses.asdict(c.data), description="train/dev split of training queries"),
             Stage("bm25-runs", self._bm25_runs, deps=("bm25-index", "split"),
-                  key={"bm25": dataclasses.asdict(c.bm25), "test": c.data.test_topics, "depth": c.evaluation.run_depth}),
+                  key={"bm25": dataclasses.asdict(c.bm25), "test": self.test_sets(), "depth": c.evaluation.run_depth}),
             Stage("mine", self._mine, deps=("bm25-runs", "split"), key=dataclasses.asdict(c.mining)),
         ]
         if c.teacher.warmup:
@@ -113,7 +122,8 @@ class Study:
                                      if model_stage is None else model_stage, "corpus": c.data.corpus},
                                 resumable=True, description=f"FAISS index for {row}"))
             stages.append(Stage(f"dense-{row}", lambda out, r=row, m=model_stage: self._dense(out, r, m),
-                                deps=(f"encode-{row}", "split"), key={"depth": c.evaluation.run_depth}))
+                                deps=(f"encode-{row}", "split"), key={"depth": c.evaluation.run_depth,
+                                                                      "test": self.test_sets()}))
         if c.hybrid.enabled and c.arms:
             stages.append(Stage("hybrid", self._hybrid, deps=("bm25-runs", "split") + tuple(
                 f"dense-{arm.name}" for arm in c.arms), key=dataclasses.asdict(c.hybrid) | {
@@ -153,12 +163,14 @@ class Study:
 
         b, index = self.cfg.bm25, self.out("bm25-index", "index")
         params, threads = BM25Params(k1=b.k1, b=b.b), b.threads or default_threads()
-        for name, topics, depth in (("train", self.out("split", "train-topics.tsv"), b.train_depth),
-                                    ("dev", self.out("split", "dev-topics.tsv"), self.cfg.evaluation.run_depth),
-                                    ("test", self.cfg.data.test_topics, self.cfg.evaluation.run_depth)):
-            run = search_bm25(index, read_topics(str(topics)), k=depth, params=params, threads=threads)
-            write_run(run, out / f"{name}.trec", tag=f"bm25-{name}", k=depth)
-        return {"runs": ["train.trec", "dev.trec", "test.trec"]}
+        depth = self.cfg.evaluation.run_depth
+        jobs = [("train", self.out("split", "train-topics.tsv"), b.train_depth),
+                ("dev", self.out("split", "dev-topics.tsv"), depth)]
+        jobs += [(stem, topics, depth) for stem, topics, _, _ in self.test_sets()]
+        for name, topics, k in jobs:
+            run = search_bm25(index, read_topics(str(topics)), k=k, params=params, threads=threads)
+            write_run(run, out / f"{name}.trec", tag=f"bm25-{name}", k=k)
+        return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
 
     def _mine(self, out: Path) -> dict:
         from lead_ir.data.collections import read_qrels, read_topics
@@ -178,15 +190,16 @@ class Study:
 
         teacher_dir = self.teacher_model() if arm is None or arm.teacher == "zero-shot" else \
             self.out("teacher-warmup", "model")
-        if train is None:  # no training: the teacher's first blocks as they are
-            model = build_model(ModelConfig(path=str(teacher_dir), keep_layers=list(arm.student_layers)))
+        student_dir = self.teacher_model() if arm is None else self.student_backbone(arm, teacher_dir)
+        if train is None:  # no training: the backbone's kept blocks as they are
+            model = build_model(ModelConfig(path=str(student_dir), keep_layers=list(arm.student_layers)))
             save_model(model, out / "model")
             return {"model": "model", "trained": False}
         from lead_ir.training.loop import train as run_training
 
         settings = deep_merge(train, {
-            "student": {"path": str(self.teacher_model() if arm is None else teacher_dir),
-                        "keep_layers": [] if arm is None else list(arm.student_layers)},
+            "student": {"path": str(student_dir), "keep_layers": [] if arm is None else list(arm.student_layers),
+                        "kind": self.cfg.teacher.kind if arm is None else "dense"},
             "data": {"train": str(self.out("mine", "train.jsonl")), "corpus": self.cfg.data.corpus,
                      "dev_fraction": 0.0, "dev_topics": str(self.out("split", "dev-topics.tsv")),
                      "dev_qrels": str(self.out("split", "dev-qrels.txt"))},
@@ -197,6 +210,7 @@ class Study:
         distils = arm is not None and any(float(weights.get(t, 0 if t == "margin_mse" else 1)) > 0 for t in DISTILL_TERMS)
         teacher = settings.setdefault("teacher", {})
         teacher["path"] = str(teacher_dir) if distils else ""
+        teacher["kind"] = self.cfg.teacher.kind
         if distils:
             teacher.setdefault("cache_dir", str(self.root / "teacher-cache"))
         summary = run_training(_train_config(self.cfg, settings, f"stage for {arm.name if arm else 'teacher'}"))
@@ -205,6 +219,11 @@ class Study:
             shutil.rmtree(out / "model")
         shutil.copytree(chosen, out / "model")
         return {"model": "model", "trained": True, "summary": summary, "log": "train/train_log.jsonl"}
+
+    def student_backbone(self, arm: ArmSection, teacher_dir: Path) -> Path:
+        from lead_ir.resolve import resolve_model
+
+        return resolve_model(arm.student_model) if arm.student_model else teacher_dir
 
     def _model_dir(self, model_stage: str | None) -> Path:
         return self.teacher_model() if model_stage is None else self.out(model_stage, "model")
@@ -223,10 +242,11 @@ class Study:
         from lead_ir.search import dense_search
 
         depth, model = self.cfg.evaluation.run_depth, self._model_dir(model_stage)
-        for name, topics in (("dev", str(self.out("split", "dev-topics.tsv"))), ("test", self.cfg.data.test_topics)):
+        jobs = [("dev", str(self.out("split", "dev-topics.tsv")))] + [(stem, t) for stem, t, _, _ in self.test_sets()]
+        for name, topics in jobs:
             run = dense_search(self.out(f"encode-{row}", "index"), model, read_topics(topics), k=depth)
             write_run(run, out / f"{name}.trec", tag=f"{row}-{name}", k=depth)
-        return {"runs": ["dev.trec", "test.trec"]}
+        return {"runs": [f"{name}.trec" for name, _ in jobs]}
 
     def _dev_scores(self) -> dict[str, float]:
         from lead_ir.data.collections import read_qrels
@@ -256,33 +276,41 @@ class Study:
     def _leaderboard(self, out: Path) -> dict:
         from lead_ir.compare import compare_runs
         from lead_ir.data.collections import read_qrels
+        from lead_ir.evaluation import resolve_metrics
         from lead_ir.runs import read_run, write_run
 
-        ev = self.cfg.evaluation
-        paths = {"bm25": self.out("bm25-runs", "test.trec")}
-        paths |= {row: self.out(f"dense-{row}", "test.trec") for row in self.rows()}
-        if self.cfg.hybrid.enabled and self.cfg.arms:
-            paths["hybrid"] = self.out("hybrid", "test.trec")
-        runs = {name: read_run(path) for name, path in paths.items()}
-        baselines = [b for b in ev.baselines if b in runs]
-        comparison = compare_runs(read_qrels(self.cfg.data.test_qrels), runs, ev.metrics, baselines, test=ev.test,
-                                  correction=ev.correction, alpha=ev.alpha)
-        comparison.write(out)
-        if self.cfg.results_dir:
-            results = Path(self.cfg.results_dir)
-            for name, run in runs.items():
-                write_run(run, results / f"{name}.trec", tag=name, k=ev.run_depth)
-            comparison.write(results)
+        ev, results = self.cfg.evaluation, Path(self.cfg.results_dir) if self.cfg.results_dir else None
+        tables = {}
+        for stem, _, qrels_spec, metrics in self.test_sets():
+            paths = {"bm25": self.out("bm25-runs", f"{stem}.trec")}
+            paths |= {row: self.out(f"dense-{row}", f"{stem}.trec") for row in self.rows()}
+            if stem == "test" and self.cfg.hybrid.enabled and self.cfg.arms:
+                paths["hybrid"] = self.out("hybrid", "test.trec")
+            runs = {name: read_run(path) for name, path in paths.items()}
+            baselines = [b for b in ev.baselines if b in runs]
+            comparison = compare_runs(read_qrels(qrels_spec), runs, resolve_metrics(metrics or None, qrels_spec),
+                                      baselines, test=ev.test, correction=ev.correction, alpha=ev.alpha)
+            prefix = "leaderboard" if stem == "test" else f"leaderboard-{stem.removeprefix('test-')}"
+            comparison.write(out, prefix=prefix)
+            tables[prefix] = json.loads(comparison.table.to_json())
+            if results is not None:
+                suffix = "" if stem == "test" else f".{stem.removeprefix('test-')}"
+                for name, run in runs.items():
+                    write_run(run, results / f"{name}{suffix}.trec", tag=name, k=ev.run_depth)
+                comparison.write(results, prefix=prefix)
+        if results is not None:
             for stage in ["teacher-warmup"] + [f"student-{arm.name}" for arm in self.cfg.arms]:
                 log = self.out(stage, "train/train_log.jsonl")
                 if log.exists():
                     (results / "logs").mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(log, results / "logs" / f"{stage}.jsonl")
-            hybrid = self.pipeline.manifest("hybrid") if "hybrid" in runs else None
+            hybrid = self.pipeline.manifest("hybrid") if self.cfg.hybrid.enabled and self.cfg.arms else None
             write_json(results / "study.json", {
-                "name": self.cfg.name, "rows": list(runs), "hybrid": hybrid["outputs"] if hybrid else None,
-                "wall_time_s": self.wall_time()})
-        return {"leaderboard": "leaderboard.md", "table": json.loads(comparison.table.to_json())}
+                "name": self.cfg.name, "rows": ["bm25"] + self.rows() + (["hybrid"] if hybrid else []),
+                "hybrid": hybrid["outputs"] if hybrid else None, "stage_wall_time_s": self.wall_time(),
+                "stages": {s.name: (self.pipeline.manifest(s.name) or {}).get("wall_time_s")
+                           for s in self.pipeline.stages}})
+        return {"leaderboard": "leaderboard.md", "tables": tables}
 
     def wall_time(self) -> float:
         total = 0.0
