@@ -40,6 +40,12 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO))
     root.propagate = False
+    # Hugging Face's load reports (e.g. an unused BERT pooler) are noise for CLI users.
+    if verbose <= 0:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", **kwargs) -> Iterator[T]:

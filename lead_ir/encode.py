@@ -1,0 +1,264 @@
+"""Corpus encoding: stream documents -> float32 embedding chunks on disk -> a Pyserini FAISS index.
+
+The corpus is read as a stream in chunks of ``chunk_size`` documents. Each chunk is tokenised
+once, sorted by token length (so a batch pads to near its own length), embedded under
+``torch.inference_mode`` and written, back in corpus order, as ``chunk-NNNNNN.npy`` (float32)
+plus ``chunk-NNNNNN.ids``, atomically, in a work folder beside the index (``.DIR.partial``).
+A rerun with the same settings resumes after the last finished chunk, so a killed run ends with
+the same bytes as an uninterrupted one. Memory holds one chunk of texts and one batch of
+activations; only the FAISS index itself grows with the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from lead_ir.errors import IndexMismatchError, LeadIRError
+from lead_ir.fileio import atomic_open, read_json, write_json
+from lead_ir.records import Doc
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class EncodeOptions:
+    """How ``lead-ir encode`` embeds a corpus (everything that changes the output bytes)."""
+
+    batch_size: int = 64
+    max_length: int | None = None  # None: the checkpoint's passage_max_len
+    fp16: bool = False  # GPU only
+    chunk_size: int = 16384  # documents per sorted window and per file on disk
+    shard: tuple[int, int] = (0, 1)  # (i, n): encode documents whose position % n == i
+    device: str | None = None  # None: cuda when available, else cpu
+
+    def __post_init__(self) -> None:
+        i, n = self.shard
+        if not (n >= 1 and 0 <= i < n):
+            raise LeadIRError(f"shard {i}/{n} is invalid; use i/n with 0 <= i < n, e.g. 0/4")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise LeadIRError("batch size and chunk size must be positive")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n)."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise LeadIRError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+    EncodeOptions(shard=(i, n))
+    return i, n
+
+
+def shard_docs(docs: Iterator[Doc], shard: tuple[int, int]) -> Iterator[Doc]:
+    """Documents whose stream position is ``i`` modulo ``n``."""
+    i, n = shard
+    return docs if n == 1 else islice(docs, i, None, n)
+
+
+def work_dir_for(index_dir: Path) -> Path:
+    """The resumable work folder of ``index_dir`` (a hidden sibling)."""
+    return index_dir.parent / f".{index_dir.name}.partial"
+
+
+class ChunkStore:
+    """Finished embedding chunks of one encode run, in a folder tied to the run's settings."""
+
+    def __init__(self, directory: Path, signature: dict):
+        self.directory = directory
+        self.signature = signature
+        state = directory / STATE_FILE
+        if directory.exists() and (not state.exists() or read_json(state) != signature):
+            logger.info("settings changed since the last attempt; discarding %s", directory)
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if not state.exists():
+            write_json(state, signature)
+
+    def _paths(self, number: int) -> tuple[Path, Path]:
+        stem = self.directory / f"chunk-{number:06d}"
+        return stem.with_suffix(".npy"), stem.with_suffix(".ids")
+
+    def finished(self) -> int:
+        """How many chunks, counted from 0 without a gap, are complete."""
+        count = 0
+        while all(p.exists() for p in self._paths(count)):
+            count += 1
+        return count
+
+    def write(self, number: int, ids: list[str], vectors: np.ndarray) -> None:
+        npy, ids_path = self._paths(number)
+        with atomic_open(npy, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32))
+        with atomic_open(ids_path) as fh:  # written last: its presence marks the chunk finished
+            fh.write("".join(f"{doc_id}\n" for doc_id in ids))
+
+    def ids(self, number: int) -> list[str]:
+        return self._paths(number)[1].read_text(encoding="utf-8").splitlines()
+
+    def vectors(self, number: int, mmap: bool = True) -> np.ndarray:
+        return np.load(self._paths(number)[0], mmap_mode="r" if mmap else None)
+
+    def chunks(self) -> list[int]:
+        return list(range(self.finished()))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def check_doc_id(doc_id: str) -> str:
+    if not doc_id or any(ch.isspace() for ch in doc_id):
+        raise LeadIRError(f"document id {doc_id!r} is empty or holds whitespace; Pyserini's docid file and TREC "
+                          f"runs need one word per id")
+    return doc_id
+
+
+class PassageEmbedder:
+    """Embeds lists of passages with length sorting; wraps a :class:`DenseEncoder`."""
+
+    def __init__(self, encoder, options: EncodeOptions):
+        import torch
+
+        self.torch = torch
+        self.encoder = encoder
+        self.options = options
+        self.max_length = options.max_length or encoder.spec.passage_max_len
+        self.prefix = encoder.spec.passage_prefix
+        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if options.fp16 and not device.startswith("cuda"):
+            raise LeadIRError("--fp16 needs a GPU (CUDA); drop --fp16 on CPU")
+        self.device = torch.device(device)
+        encoder.eval().to(self.device)
+        if options.fp16:
+            encoder.half()
+        tok = encoder.tokenizer
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    def embed(self, texts: list[str], on_batch=None) -> np.ndarray:
+        """[len(texts), dim] float32 in the order of ``texts``."""
+        torch = self.torch
+        tokens = self.encoder.tokenizer([self.prefix + t for t in texts], truncation=True,
+                                        max_length=self.max_length, padding=False,
+                                        return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
+        bs = self.options.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(order), bs):
+                rows = order[start:start + bs]
+                width = int(lengths[rows[0]])
+                ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, row in enumerate(rows):
+                    n = lengths[row]
+                    ids[r, :n] = tokens[row]
+                    mask[r, :n] = 1
+                emb = self.encoder(input_ids=torch.from_numpy(ids).to(self.device),
+                                   attention_mask=torch.from_numpy(mask).to(self.device)).embedding
+                out[rows] = emb.float().cpu().numpy()
+                if on_batch:
+                    on_batch(len(rows))
+        return out
+
+
+def encode_signature(model_dir: Path, spec, options: EncodeOptions, corpus: str, fingerprint: str,
+                     max_length: int) -> dict:
+    """Everything that determines the chunk bytes; a resume needs an equal signature."""
+    weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
+    opts = asdict(options)
+    opts.pop("device")
+    opts["shard"] = list(opts["shard"])
+    opts["max_length"] = max_length
+    return {"model": str(model_dir.resolve()), "weights": [[w.name, w.stat().st_size, w.stat().st_mtime_ns]
+                                                          for w in weights],
+            "spec": asdict(spec), "options": opts, "corpus": corpus, "corpus_fingerprint": fingerprint}
+
+
+def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: EncodeOptions,
+                  total: int | None = None) -> int:
+    """Embed ``docs`` into ``store`` chunk by chunk, resuming after its finished chunks; returns the doc count."""
+    from lead_ir.log import progress_bar
+
+    embedder = PassageEmbedder(encoder, options)
+    docs = iter(docs)
+    done = store.finished()
+    count = 0
+    for number in range(done):  # skip what an earlier attempt finished, checking it is the same corpus
+        expected = store.ids(number)
+        got = [d.doc_id for d in islice(docs, len(expected))]
+        if got != expected:
+            raise IndexMismatchError(f"{store.directory}: chunk {number} was made from different documents; "
+                                     f"delete that folder to start over")
+        count += len(expected)
+    if done:
+        logger.info("resuming after %d finished chunk(s) (%d documents)", done, count)
+    bar = progress_bar(total, desc="encode", unit="doc", initial=count)
+    number = done
+    while chunk := list(islice(docs, options.chunk_size)):
+        ids = [check_doc_id(d.doc_id) for d in chunk]
+        vectors = embedder.embed([d.text for d in chunk], on_batch=bar.update)
+        store.write(number, ids, vectors)
+        count += len(chunk)
+        number += 1
+    bar.close()
+    logger.info("[finished] encode: %d documents in %d chunk(s)", count, number)
+    return count
+
+
+def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: EncodeOptions | None = None,
+                  factory: str = "Flat", train_size: int = 200_000, seed: int = 0, keep_chunks: bool = False) -> dict:
+    """Encode ``corpus`` with ``model`` into a Pyserini FAISS index at ``index_dir``; returns its metadata.
+
+    Args:
+        model: checkpoint directory or name (see :func:`lead_ir.resolve.resolve_model`).
+        corpus: a corpus spec (see :func:`lead_ir.data.collections.iter_corpus`).
+        index_dir: output folder; gets ``index``, ``docid`` and ``lead_ir.json``, atomically.
+        options: batching, max length, fp16, chunking and sharding.
+        factory: a FAISS ``index_factory`` string (inner product), e.g. ``Flat``, ``HNSW32``, ``IVF4096,PQ64``.
+        train_size: vectors sampled (seeded) to train IVF/PQ factories.
+        seed: seed of that sample.
+        keep_chunks: keep the float32 chunk folder after the index is written.
+    """
+    from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
+    from lead_ir.index import build_index_dir
+    from lead_ir.models.encoder import DenseEncoder
+    from lead_ir.resolve import resolve_model
+
+    options = options or EncodeOptions()
+    index_dir = Path(index_dir)
+    model_dir = resolve_model(model)
+    encoder = DenseEncoder.from_pretrained(model_dir)
+    max_length = options.max_length or encoder.spec.passage_max_len
+    fingerprint = corpus_fingerprint(corpus)
+    store = ChunkStore(work_dir_for(index_dir), encode_signature(model_dir, encoder.spec, options, corpus,
+                                                                 fingerprint, max_length))
+    total = corpus_count(corpus)
+    if total is not None and options.shard[1] > 1:
+        total = len(range(options.shard[0], total, options.shard[1]))
+    count = encode_chunks(encoder, shard_docs(iter_corpus(corpus), options.shard), store, options, total)
+    if count == 0:
+        raise LeadIRError(f"{corpus}: no documents to encode" + (f" in shard {options.shard[0]}/{options.shard[1]}"
+                                                                 if options.shard[1] > 1 else ""))
+    meta = {"model": str(model), "model_dir": str(model_dir.resolve()), "pooling": encoder.spec.pooling,
+            "normalize": encoder.spec.normalize, "dim": encoder.dim, "max_length": max_length,
+            "passage_prefix": encoder.spec.passage_prefix, "query_prefix": encoder.spec.query_prefix,
+            "query_max_len": encoder.spec.query_max_len, "corpus": corpus, "corpus_fingerprint": fingerprint,
+            "shard": f"{options.shard[0]}/{options.shard[1]}", "fp16": options.fp16}
+    meta = build_index_dir(index_dir, store, meta, factory=factory, train_size=train_size, seed=seed)
+    if not keep_chunks:
+        store.remove()
+    return meta
+
+
+def describe(meta: dict) -> str:
+    return json.dumps({k: meta[k] for k in ("count", "dim", "factory", "pooling", "normalize") if k in meta})
