@@ -24,18 +24,36 @@ def _need(path: Path) -> None:
         pytest.skip(f"needs {path} (the shared test data beside the repository)")
 
 
-@pytest.fixture(scope="session")
-def irds_home(tmp_path_factory) -> Path:
-    """A writable copy of ../shared/data/ir_datasets set as IR_DATASETS_HOME for this session."""
+_IRDS_COPY: Path | None = None
+
+
+def pytest_configure(config) -> None:
+    """Point IR_DATASETS_HOME at a writable copy of ../shared/data/ir_datasets before any test runs.
+
+    ir_datasets fixes its data folder when first imported (``import ranx`` imports it too), so
+    this must happen before any test module imports either.
+    """
+    global _IRDS_COPY
     source = SHARED_DATA / "ir_datasets"
-    _need(source)
-    home = Path(os.environ.get("LEAD_IR_TEST_IRDS_HOME", "")) if os.environ.get("LEAD_IR_TEST_IRDS_HOME") else None
-    if home is None:
-        home = tmp_path_factory.getbasetemp().parent / "lead_ir_irds_home"
-        if not home.exists():
-            shutil.copytree(source, home)
-    os.environ["IR_DATASETS_HOME"] = str(home)
-    return home
+    if not source.exists():
+        return
+    import tempfile
+
+    _IRDS_COPY = Path(tempfile.mkdtemp(prefix="lead_ir_irds_")) / "ir_datasets"
+    shutil.copytree(source, _IRDS_COPY)
+    os.environ["IR_DATASETS_HOME"] = str(_IRDS_COPY)
+
+
+def pytest_unconfigure(config) -> None:
+    if _IRDS_COPY is not None:
+        shutil.rmtree(_IRDS_COPY.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def irds_home() -> Path:
+    """The writable copy of ../shared/data/ir_datasets that IR_DATASETS_HOME points at (skips without it)."""
+    _need(SHARED_DATA / "ir_datasets")
+    return _IRDS_COPY
 
 
 @pytest.fixture(scope="session")

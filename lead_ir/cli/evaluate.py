@@ -1,3 +1,158 @@
-"""Placeholder: commands are added by their issue."""
+"""``lead-ir evaluate``, ``lead-ir compare`` and ``lead-ir plot ...``: thin wrappers over the Python API."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lead_ir.cli import Command
+
+FORMATS = ("table", "csv", "json", "latex")
+FAMILIES = ("msmarco", "trec-dl", "beir", "generic")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--qrels", required=True, help="qrels spec: file, irds:<id> or registry name (dl19-passage)")
+    parser.add_argument("--metrics", nargs="+", help="ranx metrics, e.g. ndcg@10 recall@1000-l2 "
+                                                     "(default: by collection family)")
+    parser.add_argument("--family", choices=FAMILIES, help="collection family for default metrics "
+                                                           "(default: inferred from --qrels)")
+    parser.add_argument("--name", action="append", help="run name, repeated once per run in order (default: file "
+                                                         "names)")
+
+
+def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="TREC run files")
+    _common(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--digits", type=int, default=4, help="decimals (default: 4)")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from lead_ir.evaluation import evaluate_files, format_means
+
+    result = evaluate_files(args.qrels, args.runs, args.metrics, args.name, args.family)
+    print(format_means(result.means, args.format, args.digits), end="")
+    if args.format == "table":
+        print(result.summary())
+    return 0
+
+
+def _add_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="TREC run files to compare with the baseline(s)")
+    _common(parser)
+    parser.add_argument("--baseline", action="append", required=True, metavar="RUN",
+                        help="baseline run file or name; repeat for several (significance is marked against each)")
+    parser.add_argument("--test", choices=("ttest", "fisher", "tukey"), default="ttest", help="default: ttest (paired)")
+    parser.add_argument("--correction", choices=("holm", "bonferroni", "none"), default="holm", help="default: holm")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    parser.add_argument("--pairs", choices=("baselines", "all"), default="baselines",
+                        help="test each run against the baselines (default) or every pair of runs")
+    parser.add_argument("--permutations", type=int, default=10_000, help="randomisation test permutations")
+    parser.add_argument("--seed", type=int, default=42, help="randomisation test seed")
+    parser.add_argument("--output-dir", help="where to write leaderboard.{md,tex,csv} (default: the first run's folder)")
+    parser.add_argument("--prefix", default="leaderboard", help="output file name prefix")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from lead_ir.compare import compare_files
+
+    paths = list(dict.fromkeys([b for b in args.baseline if Path(b).is_file()] + args.runs))
+    comparison = compare_files(args.qrels, paths, args.baseline, args.metrics, args.name, args.family,
+                               test=args.test, correction=args.correction, alpha=args.alpha, pairs=args.pairs,
+                               n_permutations=args.permutations, seed=args.seed)
+    out_dir = Path(args.output_dir) if args.output_dir else Path(paths[0]).parent
+    written = comparison.write(out_dir, args.prefix)
+    print(comparison.to_markdown(), end="")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _add_plot_per_query(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B", help="the reference run (bars show A - B)")
+    parser.add_argument("--qrels", required=True)
+    parser.add_argument("--metric", default="ndcg@10")
+    parser.add_argument("--output", required=True, help="PNG path")
+
+
+def _run_plot_per_query(args: argparse.Namespace) -> int:
+    from lead_ir.plots import per_query_files
+
+    print(per_query_files(args.qrels, args.run_a, args.run_b, args.metric, args.output))
+    return 0
+
+
+def _add_plot_recall(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN")
+    parser.add_argument("--qrels", required=True)
+    parser.add_argument("--ks", nargs="+", type=int, help="cut-offs (default: 1 2 5 10 20 50 100 ...)")
+    parser.add_argument("--output", required=True, help="PNG path")
+
+
+def _run_plot_recall(args: argparse.Namespace) -> int:
+    from lead_ir.data.collections import read_qrels
+    from lead_ir.evaluation import load_runs
+    from lead_ir.plots import plot_recall_curves
+
+    print(plot_recall_curves(read_qrels(args.qrels), load_runs(args.runs), args.output, ks=args.ks))
+    return 0
+
+
+def _add_plot_log(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("log", metavar="TRAIN_LOG", help="training log (JSONL, one line per step)")
+    parser.add_argument("--output", required=True, help="PNG path")
+    parser.add_argument("--metric", help="eval metric for the 'training' plot (default: the first eval/ key)")
+
+
+def _run_plot_training(args: argparse.Namespace) -> int:
+    from lead_ir.plots import plot_training
+
+    print(plot_training(args.log, args.output, metric=args.metric))
+    return 0
+
+
+def _run_plot_layers(args: argparse.Namespace) -> int:
+    from lead_ir.plots import plot_layer_weights
+
+    print(plot_layer_weights(args.log, args.output))
+    return 0
+
+
+def _run_plot_distributions(args: argparse.Namespace) -> int:
+    from lead_ir.plots import plot_layer_distributions
+
+    print(plot_layer_distributions(args.log, args.output))
+    return 0
+
+
+def _add_plot_quality(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv", metavar="CSV", help="columns: model, layer, and one column per metric")
+    parser.add_argument("--metric", default="ndcg@10")
+    parser.add_argument("--output", required=True, help="PNG path")
+
+
+def _run_plot_quality(args: argparse.Namespace) -> int:
+    from lead_ir.plots import plot_layer_quality
+
+    print(plot_layer_quality(args.csv, args.output, metric=args.metric))
+    return 0
+
+
+COMMANDS = [
+    Command(("evaluate",), "evaluate TREC runs with ranx (trec_eval conventions, judged queries only)",
+            _add_evaluate, _run_evaluate),
+    Command(("compare",), "leaderboard with deltas, 95%% CIs, W/T/L and corrected significance vs baseline(s)",
+            _add_compare, _run_compare),
+    Command(("plot", "per-query"), "sorted per-query metric differences between two runs (PNG)",
+            _add_plot_per_query, _run_plot_per_query),
+    Command(("plot", "recall"), "recall@k curves of runs (PNG)", _add_plot_recall, _run_plot_recall),
+    Command(("plot", "training"), "loss terms and eval metric against training step (PNG)", _add_plot_log,
+            _run_plot_training),
+    Command(("plot", "layers"), "LEAD layer weights and per-layer KL over training (PNG)", _add_plot_log,
+            _run_plot_layers),
+    Command(("plot", "layer-distributions"), "per layer pair distributions of KL and weight over training (PNG)",
+            _add_plot_log, _run_plot_distributions),
+    Command(("plot", "layer-quality"), "per-layer retrieval quality of teacher and student (PNG)",
+            _add_plot_quality, _run_plot_quality),
+]

@@ -1,0 +1,287 @@
+"""Evaluate TREC runs with ranx, with trec_eval's conventions made explicit.
+
+Conventions (each checked against Pyserini's Java ``trec_eval`` in ``tests/test_evaluation.py``):
+
+- **Judged-only.** Run queries without any judgment are dropped (TREC DL 2020: 200 topics, 54
+  judged) and counted; judged queries a run lacks score 0 (``trec_eval -c``).
+- **Ranking order.** Hits are ordered by score descending, ties by doc id *descending*, exactly
+  as ``trec_eval`` orders them (the rank column of the file is ignored, as ``trec_eval`` does).
+- **Gains.** nDCG is ranx's ``ndcg`` (Järvelin linear gains = ``trec_eval ndcg_cut``), never
+  ``ndcg_burges``. Labels <= 0 (Cranfield's -1) give gain 0 and are not relevant.
+- **Relevance level.** ``map@1000-l2`` / ``recall@1000-l2`` count labels >= 2 as relevant
+  (``trec_eval -l 2``, the TREC DL convention used by Anserini's regressions).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lead_ir.errors import LeadIRError, closest
+from lead_ir.records import Qrels, RunDict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "msmarco": ("mrr@10", "recall@1000"),
+    "trec-dl": ("ndcg@10", "map@1000-l2", "recall@1000-l2"),
+    "beir": ("ndcg@10", "recall@100"),
+    "generic": ("ndcg@10", "recall@100", "mrr@10"),
+}
+# ranx metric names this module accepts (nDCG is Järvelin's formulation, as trec_eval computes it).
+RANX_METRICS = ("ndcg", "map", "recall", "precision", "mrr", "hit_rate", "hits", "r-precision", "bpref",
+                "ndcg_burges", "f1", "rbp")
+_ALIASES = {"r": "recall", "p": "precision", "rr": "mrr", "mrr": "mrr", "ap": "map", "success": "hit_rate",
+            "rprec": "r-precision"}
+_LABELS = {"ndcg": "nDCG", "map": "MAP", "recall": "R", "precision": "P", "mrr": "MRR", "hit_rate": "Success",
+           "hits": "Hits", "r-precision": "R-Prec", "bpref": "bpref", "ndcg_burges": "nDCG-Burges", "f1": "F1",
+           "rbp": "RBP"}
+_METRIC_RE = re.compile(r"^(?P<name>[a-z_\-]+?)(?:@(?P<k>\d+))?(?:-l(?P<lvl>\d+))?$")
+
+
+def ranx():
+    """Import ranx after pointing numba's cache at a writable folder (an existing NUMBA_CACHE_DIR wins).
+
+    Importing ranx imports ir_datasets, which fixes its data folder then: set IR_DATASETS_HOME before.
+    """
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        cache = Path.home() / ".cache" / "lead_ir" / "numba"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            os.environ["NUMBA_CACHE_DIR"] = str(cache)
+        except OSError:
+            logger.debug("cannot create %s; numba uses its default cache", cache)
+    import ranx as _ranx
+
+    return _ranx
+
+
+# --------------------------------------------------------------------------- metric names
+def normalize_metric(name: str) -> str:
+    """'nDCG@10' -> 'ndcg@10', 'R@1000' -> 'recall@1000', 'MAP@1000-l2' -> 'map@1000-l2'."""
+    match = _METRIC_RE.match(name.strip().lower())
+    if not match:
+        hint = "; if it is a run file, list the runs before --metrics" if Path(name).exists() else ""
+        raise LeadIRError(f"metric '{name}' is not of the form NAME[@K][-lLEVEL], e.g. ndcg@10 or recall@1000-l2{hint}")
+    base = _ALIASES.get(match["name"], match["name"])
+    if base not in RANX_METRICS:
+        raise LeadIRError(f"unknown metric '{name}'{closest(base, RANX_METRICS)}; known: {', '.join(RANX_METRICS)}")
+    out = base + (f"@{match['k']}" if match["k"] else "")
+    return out + (f"-l{match['lvl']}" if match["lvl"] and match["lvl"] != "1" else "")
+
+
+def metric_label(metric: str) -> str:
+    """Display name: 'map@1000-l2' -> 'MAP@1000 (rel>=2)'."""
+    match = _METRIC_RE.match(metric)
+    if not match:
+        return metric
+    label = _LABELS.get(match["name"], match["name"]) + (f"@{match['k']}" if match["k"] else "")
+    return label + (f" (rel>={match['lvl']})" if match["lvl"] else "")
+
+
+def default_metrics(family: str) -> list[str]:
+    """The default metrics of a collection family (msmarco | trec-dl | beir | generic)."""
+    if family not in DEFAULT_METRICS:
+        raise LeadIRError(f"unknown collection family '{family}'{closest(family, DEFAULT_METRICS)}; "
+                          f"choose one of {', '.join(DEFAULT_METRICS)}")
+    return list(DEFAULT_METRICS[family])
+
+
+def resolve_metrics(metrics: Sequence[str] | None, qrels_spec: str | None = None, family: str | None = None) -> list[str]:
+    """Explicit metrics (normalised, deduplicated) or the defaults of the qrels' family."""
+    if metrics:
+        return list(dict.fromkeys(normalize_metric(m) for m in metrics))
+    if family is None:
+        from lead_ir.data.collections import topic_family
+
+        family = topic_family(qrels_spec) if qrels_spec else "generic"
+    return default_metrics(family)
+
+
+# --------------------------------------------------------------------------- inputs
+def as_run_dict(obj: Mapping | pd.DataFrame, what: str = "run") -> dict[str, dict[str, float]]:
+    """A copy of a run/qrels as ``{str qid: {str docid: number}}`` from a dict or a DataFrame.
+
+    DataFrames need columns ``q_id``/``doc_id``/``score`` (runs) or ``relevance`` (qrels); ir_datasets
+    names ``query_id`` are accepted too. Ids of any dtype (pandas 3 ``str`` included) become Python str.
+    """
+    if isinstance(obj, Mapping):
+        return {str(q): {str(d): (float(s) if what == "run" else int(s)) for d, s in hits.items()}
+                for q, hits in obj.items()}
+    columns = set(getattr(obj, "columns", ()))
+    qcol = "q_id" if "q_id" in columns else "query_id"
+    vcol = "score" if what == "run" else "relevance"
+    missing = {qcol, "doc_id", vcol} - columns
+    if missing:
+        raise LeadIRError(f"{what} DataFrame lacks column(s) {sorted(missing)}; expected q_id, doc_id, {vcol}")
+    out: dict[str, dict[str, float]] = {}
+    cast = float if what == "run" else int
+    for q, d, v in zip(obj[qcol].astype(object), obj["doc_id"].astype(object), obj[vcol], strict=True):
+        out.setdefault(str(q), {})[str(d)] = cast(v)
+    return out
+
+
+def trec_order(hits: Mapping[str, float]) -> dict[str, float]:
+    """Re-score hits so ranx sees trec_eval's order (score desc, doc id desc) with no ties."""
+    ranked = sorted(hits.items(), key=lambda item: item[0], reverse=True)
+    ranked.sort(key=lambda item: item[1], reverse=True)  # stable: ties keep doc id descending
+    n = len(ranked)
+    return {doc_id: float(n - i) for i, (doc_id, _) in enumerate(ranked)}
+
+
+def unique_names(paths: Sequence[str | os.PathLike], names: Sequence[str] | None = None) -> list[str]:
+    """Run names from ``names`` or the file stems; duplicates are refused (ranx would overwrite them)."""
+    if names:
+        if len(names) != len(paths):
+            raise LeadIRError(f"got {len(names)} --name value(s) for {len(paths)} run(s); give one name per run")
+        chosen = [str(n) for n in names]
+    else:
+        chosen = [_stem(Path(p)) for p in paths]
+    seen: dict[str, str] = {}
+    for name, path in zip(chosen, paths, strict=True):
+        if name in seen:
+            raise LeadIRError(f"two runs are named '{name}' ({seen[name]} and {path}); rename a file or pass --name "
+                              f"once per run")
+        seen[name] = str(path)
+    return chosen
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".trec", ".txt", ".run", ".tsv"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def load_runs(paths: Sequence[str | os.PathLike], names: Sequence[str] | None = None) -> dict[str, RunDict]:
+    """Read TREC run files into ``{name: run}`` with unique names (see :func:`unique_names`)."""
+    from lead_ir.runs import read_run
+
+    return {name: read_run(path) for name, path in zip(unique_names(paths, names), paths, strict=True)}
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclass
+class Evaluation:
+    """Mean scores (runs x metrics), per-query scores, and what judged-only evaluation dropped."""
+
+    means: pd.DataFrame
+    per_query: dict[str, pd.DataFrame]  # run -> DataFrame[qid x metric] over all judged queries
+    metrics: list[str]
+    judged_queries: int
+    dropped_unjudged: dict[str, int] = field(default_factory=dict)  # run queries without judgments
+    missing_judged: dict[str, int] = field(default_factory=dict)  # judged queries absent from the run (score 0)
+
+    def summary(self) -> str:
+        """One line per run on the query sets, for the CLI and notebooks."""
+        lines = [f"{self.judged_queries} judged queries"]
+        for name in self.means.index:
+            lines.append(f"{name}: dropped {self.dropped_unjudged.get(name, 0)} unjudged run queries, "
+                         f"{self.missing_judged.get(name, 0)} judged queries not in the run scored 0")
+        return "\n".join(lines)
+
+
+def per_query_scores(qrels: Qrels, run: RunDict, metrics: Sequence[str]) -> tuple[pd.DataFrame, int, int]:
+    """Per-query scores of one run over all judged queries (qid index, metric columns).
+
+    Returns:
+        (scores, dropped unjudged run queries, judged queries missing from the run).
+    """
+    import numpy as np
+    import pandas as pd
+
+    rx = ranx()
+    qrels = as_run_dict(qrels, "qrels")
+    run = as_run_dict(run, "run")
+    metrics = [normalize_metric(m) for m in metrics]
+    judged = sorted(qrels)
+    common = [q for q in judged if q in run and run[q]]
+    dropped = sum(1 for q in run if q not in qrels)
+    if not common:
+        raise LeadIRError("the run shares no query with the qrels; are they for the same topic set?")
+    # Plain dicts keep our query order (ranx hashes doc ids and evaluates queries in dict order).
+    ranked = {q: trec_order(run[q]) for q in common}
+    sub_qrels = {q: qrels[q] for q in common}
+    with warnings.catch_warnings():  # ranx casts hashed doc ids uint64 -> int64; harmless for equality tests
+        warnings.simplefilter("ignore", category=getattr(importlib.import_module("numba.core.errors"),
+                                                         "NumbaTypeSafetyWarning", Warning))
+        # ranx 0.3.21 raises KeyError for one metric with return_mean=False: always ask for >= 2 names.
+        asked = metrics if len(metrics) > 1 else metrics * 2
+        scores = rx.evaluate(sub_qrels, ranked, asked, return_mean=False, save_results_in_run=False)
+    frame = pd.DataFrame({m: np.asarray(scores[m], dtype=float) for m in metrics}, index=pd.Index(common, dtype=object))
+    frame = frame.reindex(pd.Index(judged, dtype=object), fill_value=0.0)
+    frame.index.name = "query_id"
+    return frame, dropped, len(judged) - len(common)
+
+
+def evaluate_runs(qrels: Qrels, runs: Mapping[str, RunDict], metrics: Sequence[str]) -> Evaluation:
+    """Evaluate named runs on judged queries; the inputs are not modified."""
+    import pandas as pd
+
+    if not runs:
+        raise LeadIRError("no runs to evaluate")
+    metrics = [normalize_metric(m) for m in metrics]
+    per_query, dropped, missing = {}, {}, {}
+    for name, run in runs.items():
+        per_query[name], dropped[name], missing[name] = per_query_scores(qrels, run, metrics)
+        if dropped[name]:
+            logger.info("%s: dropped %d run queries without judgments", name, dropped[name])
+        if missing[name]:
+            logger.warning("%s: %d judged queries are not in the run and score 0", name, missing[name])
+    means = pd.DataFrame({m: [per_query[n][m].mean() for n in runs] for m in metrics},
+                         index=pd.Index(list(runs), dtype=object, name="run"))
+    return Evaluation(means, per_query, metrics, len(qrels), dropped, missing)
+
+
+def evaluate_files(qrels_spec: str, run_paths: Sequence[str | os.PathLike], metrics: Sequence[str] | None = None,
+                   names: Sequence[str] | None = None, family: str | None = None) -> Evaluation:
+    """Read qrels (any spec of :func:`lead_ir.data.collections.read_qrels`) and runs, then evaluate."""
+    from lead_ir.data.collections import read_qrels
+
+    chosen = resolve_metrics(metrics, qrels_spec, family)
+    runs = load_runs(run_paths, names)
+    return evaluate_runs(read_qrels(qrels_spec), runs, chosen)
+
+
+def format_means(means: pd.DataFrame, fmt: str = "table", digits: int = 4) -> str:
+    """Render a means table as an aligned text table, CSV, JSON or LaTeX (booktabs)."""
+    import json
+
+    labelled = means.rename(columns=metric_label)
+    if fmt == "csv":
+        return labelled.to_csv(float_format=f"%.{digits}f")
+    if fmt == "json":
+        return json.dumps({str(r): {m: round(float(v), digits) for m, v in row.items()}
+                           for r, row in means.iterrows()}, indent=2) + "\n"
+    if fmt == "latex":
+        return latex_table(labelled.map(lambda v: f"{v:.{digits}f}"), index_name="Run")
+    if fmt == "table":
+        return labelled.to_string(float_format=lambda v: f"{v:.{digits}f}") + "\n"
+    raise LeadIRError(f"unknown format '{fmt}'{closest(fmt, ['table', 'csv', 'json', 'latex'])}")
+
+
+def latex_table(cells: pd.DataFrame, index_name: str = "") -> str:
+    """A booktabs tabular from a DataFrame of already formatted strings (no jinja2 needed)."""
+    def esc(text: object) -> str:
+        out = str(text)
+        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                     (">=", r"$\geq$")):
+            out = out.replace(a, b)
+        return out
+
+    header = " & ".join([esc(index_name)] + [esc(c) for c in cells.columns]) + r" \\"
+    rows = [" & ".join([esc(i)] + [str(v) for v in row]) + r" \\" for i, row in zip(cells.index, cells.values,
+                                                                                    strict=True)]
+    spec = "l" + "r" * len(cells.columns)
+    return "\n".join([rf"\begin{{tabular}}{{{spec}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
+                      r"\end{tabular}"]) + "\n"

@@ -1,0 +1,253 @@
+"""PNG plots for evaluation and LEAD training analysis (matplotlib, Agg backend).
+
+Every function takes data (or a file), writes one PNG atomically and returns its path, so the
+same calls serve notebooks and ``lead-ir plot ...``.
+
+Training log format (JSONL written by the trainer, one line per optimizer step)::
+
+    {"step", "epoch", "lr", "loss", "loss/<term>"..., "layer_pairs": [[t, s], ...],
+     "layer_weights": [...], "layer_kl": [...]}
+    {"step", "eval/<metric>": value}          # evaluation lines
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from lead_ir.errors import InputFormatError, LeadIRError
+from lead_ir.evaluation import metric_label, normalize_metric
+from lead_ir.fileio import atomic_path
+from lead_ir.records import Qrels, RunDict
+
+logger = logging.getLogger(__name__)
+DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise LeadIRError(f"{path}: plots are written as PNG; use a .png file name")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    _plt().close(fig)
+    logger.info("wrote %s", path)
+    return path
+
+
+# --------------------------------------------------------------------------- runs
+def plot_per_query_delta(scores_a: pd.Series, scores_b: pd.Series, path: str | os.PathLike, name_a: str = "A",
+                         name_b: str = "B", metric: str = "ndcg@10") -> Path:
+    """Sorted bars of per-query ``a - b`` (same query index), with win/tie/loss counts in the title."""
+    if not scores_a.index.equals(scores_b.index):
+        raise LeadIRError("per-query scores of the two runs cover different queries; evaluate both with the same qrels")
+    diff = (scores_a - scores_b).sort_values(ascending=False)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    colors = ["tab:green" if v > 0 else "tab:red" if v < 0 else "tab:gray" for v in diff]
+    ax.bar(range(len(diff)), diff.to_numpy(), width=1.0, color=colors)
+    ax.axhline(0, color="black", lw=0.8)
+    wins, ties, losses = int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum())
+    ax.set_title(f"{name_a} − {name_b}: {metric_label(metric)} per query "
+                 f"({wins} better, {ties} tied, {losses} worse; mean {diff.mean():+.4f})")
+    ax.set_xlabel(f"queries sorted by difference (n={len(diff)})")
+    ax.set_ylabel(f"Δ {metric_label(metric)}")
+    ax.set_xlim(-0.5, len(diff) - 0.5)
+    return _save(fig, path)
+
+
+def per_query_files(qrels_spec: str, run_a: str, run_b: str, metric: str, path: str | os.PathLike) -> Path:
+    """:func:`plot_per_query_delta` from a qrels spec and two run files."""
+    from lead_ir.data.collections import read_qrels
+    from lead_ir.evaluation import evaluate_runs, load_runs
+
+    metric = normalize_metric(metric)
+    runs = load_runs([run_a, run_b])
+    names = list(runs)
+    per_query = evaluate_runs(read_qrels(qrels_spec), runs, [metric]).per_query
+    return plot_per_query_delta(per_query[names[0]][metric], per_query[names[1]][metric], path, names[0], names[1],
+                                metric)
+
+
+def plot_recall_curves(qrels: Qrels, runs: Mapping[str, RunDict], path: str | os.PathLike,
+                       ks: Sequence[int] | None = None, rel_level: int = 1) -> Path:
+    """Recall@k against k (log scale) for each run; k stops at the deepest run."""
+    from lead_ir.evaluation import evaluate_runs
+
+    depth = max(len(h) for run in runs.values() for h in run.values())
+    ks = sorted({k for k in (ks or DEFAULT_KS) if k <= depth}) or [depth]
+    suffix = f"-l{rel_level}" if rel_level > 1 else ""
+    metrics = [f"recall@{k}{suffix}" for k in ks]
+    means = evaluate_runs(qrels, runs, metrics).means
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in means.index:
+        ax.plot(ks, means.loc[name].to_numpy(), marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("cut-off k")
+    ax.set_ylabel("recall@k" + (f" (rel>={rel_level})" if suffix else ""))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"Recall@k ({len(qrels)} judged queries)")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- training logs
+def read_training_log(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train lines, eval lines) of a JSONL training log as DataFrames indexed by step."""
+    path = Path(path)
+    if not path.is_file():
+        raise LeadIRError(f"{path}: training log not found")
+    train, evals = [], []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputFormatError(path, line_no, f"not valid JSON ({exc.msg})") from None
+            if "step" not in record:
+                raise InputFormatError(path, line_no, "no 'step' field", "each log line needs a step")
+            (evals if any(k.startswith("eval/") for k in record) else train).append(record)
+    if not train and not evals:
+        raise LeadIRError(f"{path}: training log is empty")
+    frames = [pd.DataFrame(rows).set_index("step") if rows else pd.DataFrame(index=pd.Index([], name="step"))
+              for rows in (train, evals)]
+    return frames[0], frames[1]
+
+
+def layer_table(train: pd.DataFrame) -> pd.DataFrame:
+    """Long form of the per-pair columns: step, pair index k, teacher/student layer, weight, kl."""
+    rows = []
+    for step, rec in train.iterrows():
+        pairs = rec.get("layer_pairs")
+        if not isinstance(pairs, list):
+            continue
+        weights, kls = rec.get("layer_weights") or [None] * len(pairs), rec.get("layer_kl") or [None] * len(pairs)
+        for k, ((t, s), w, kl) in enumerate(zip(pairs, weights, kls, strict=True)):
+            rows.append({"step": step, "k": k, "teacher_layer": t, "student_layer": s, "weight": w, "kl": kl})
+    if not rows:
+        raise LeadIRError("the training log has no layer_pairs/layer_weights/layer_kl fields (not a LEAD run?)")
+    return pd.DataFrame(rows)
+
+
+def plot_training(log: str | os.PathLike, path: str | os.PathLike, metric: str | None = None) -> Path:
+    """Loss terms (top) and an eval metric (bottom) against the optimizer step."""
+    train, evals = read_training_log(log)
+    metric_cols = [c for c in evals.columns if c.startswith("eval/")]
+    key = f"eval/{metric}" if metric and not metric.startswith("eval/") else metric
+    if key is None and metric_cols:
+        key = metric_cols[0]
+    if key is not None and key not in metric_cols:
+        raise LeadIRError(f"{log}: no eval metric '{key}'; the log has {metric_cols or 'none'}")
+    plt = _plt()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for col in [c for c in train.columns if c == "loss" or c.startswith("loss/")]:
+        top.plot(train.index, train[col], label=col, lw=1.8 if col == "loss" else 1.0)
+    top.set_ylabel("loss")
+    top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    if key is not None:
+        bottom.plot(evals.index, evals[key], marker="o", color="tab:purple")
+        bottom.set_ylabel(key.removeprefix("eval/"))
+    bottom.set_xlabel("optimizer step")
+    bottom.grid(alpha=0.3)
+    top.set_title(f"Training log {Path(log).name}")
+    return _save(fig, path)
+
+
+def plot_metric_against(values: Mapping[str, Mapping[float, float]], path: str | os.PathLike, xlabel: str,
+                        ylabel: str, title: str = "") -> Path:
+    """Lines of a metric against any x (e.g. number of distilled layers), one per series."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in values.items():
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_layer_weights(log: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """LEAD layer weights (top) and per-layer KL (bottom) over training, one line per student layer."""
+    table = layer_table(read_training_log(log)[0])
+    plt = _plt()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for s_layer, group in table.groupby("student_layer"):
+        full = group.set_index("step").reindex(sorted(table["step"].unique()))  # gaps where the layer is unpaired
+        label = f"student layer {s_layer}"
+        top.plot(full.index, full["weight"], marker=".", label=label)
+        bottom.plot(full.index, full["kl"], marker=".", label=label)
+    top.set_ylabel("layer weight w_k")
+    bottom.set_ylabel("KL(teacher ‖ student)")
+    bottom.set_xlabel("optimizer step")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    changes = table.groupby("step")["teacher_layer"].apply(tuple)
+    redraws = [s for s, prev in zip(changes.index[1:], changes.index[:-1], strict=True)
+               if changes[s] != changes[prev] or table[table.step == s].student_layer.tolist()
+               != table[table.step == prev].student_layer.tolist()]
+    for s in [changes.index[0], *redraws]:
+        for ax in (top, bottom):
+            if s != changes.index[0]:
+                ax.axvline(s - 0.5, color="gray", lw=0.6, ls=":")
+        pairs = table[table.step == s]
+        text = ", ".join(f"T{t}→S{u}" for t, u in zip(pairs.teacher_layer, pairs.student_layer, strict=True))
+        top.annotate(text, (s, 0.03), xycoords=("data", "axes fraction"), fontsize=7, va="bottom", color="dimgray")
+    top.set_title("LEAD layer pairs: weights and KL (dotted: pairs re-drawn)")
+    return _save(fig, path)
+
+
+def plot_layer_quality(data: str | os.PathLike | pd.DataFrame | Mapping[str, Mapping[int, float]],
+                       path: str | os.PathLike, metric: str = "ndcg@10") -> Path:
+    """Retrieval quality of each layer of teacher and student (CSV/DataFrame: model, layer, metric...)."""
+    if isinstance(data, Mapping):
+        series = {str(m): dict(points) for m, points in data.items()}
+    else:
+        frame = pd.read_csv(data) if not isinstance(data, pd.DataFrame) else data
+        missing = {"model", "layer", metric} - set(frame.columns)
+        if missing:
+            raise LeadIRError(f"layer-quality table lacks column(s) {sorted(missing)}; has {list(frame.columns)}")
+        series = {str(m): dict(zip(g["layer"], g[metric], strict=True)) for m, g in frame.groupby("model", sort=False)}
+    title = f"Per-layer retrieval quality ({metric_label(normalize_metric(metric))})"
+    return plot_metric_against(series, path, "layer (transformer block, mean-pooled)", metric_label(metric), title)
+
+
+def plot_layer_distributions(log: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Box plots of per-step KL and weight for each (teacher, student) layer pair seen in training."""
+    table = layer_table(read_training_log(log)[0])
+    table["pair"] = [f"T{t}→S{s}" for t, s in zip(table.teacher_layer, table.student_layer, strict=True)]
+    order = sorted(table["pair"].unique(), key=lambda p: (int(p.split("→S")[1]), int(p[1:].split("→")[0])))
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, col, label in ((left, "kl", "KL(teacher ‖ student)"), (right, "weight", "layer weight w_k")):
+        groups = [table.loc[table.pair == p, col].dropna().to_numpy() for p in order]
+        ax.boxplot(groups, tick_labels=[f"{p}\n(n={len(g)})" for p, g in zip(order, groups, strict=True)])
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, axis="y")
+        ax.tick_params(axis="x", labelsize=8)
+    fig.subplots_adjust(wspace=0.3)
+    fig.suptitle("Per-pair distributions over training steps (T = teacher layer, S = student layer)")
+    return _save(fig, path)
