@@ -16,27 +16,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "quickstart.yaml"
 
 
-def _plots(results: Path, log: Path | None) -> list[Path]:
-    """Per-query LEAD vs contrastive differences and LEAD's layer weights (best effort: plots are extras)."""
-    try:
-        from lead_ir import plots
-    except ImportError:
-        return []
-    made = []
-    try:
-        from lead_ir.data.collections import read_qrels
-        from lead_ir.runs import read_run
+def _plots(results: Path, log: Path, qrels: str) -> list[Path]:
+    """Per-query LEAD vs contrastive differences and LEAD's layer weights over training."""
+    from lead_ir import plots
 
-        qrels = read_qrels("scifact-test")
-        made.append(plots.plot_per_query_difference(qrels, read_run(results / "lead.trec"),
-                                                    read_run(results / "contrastive.trec"), "ndcg@10",
-                                                    names=("lead", "contrastive"),
-                                                    output=results / "plots" / "lead-vs-contrastive.png"))
-        if log is not None and log.exists():
-            made.append(plots.plot_layer_weights(log, output=results / "plots" / "lead-layer-weights.png"))
-    except (AttributeError, TypeError) as exc:  # plotting API differs: report, never fail the study
-        logger.warning("skipped plots: %s", exc)
-    return [p for p in made if p]
+    made = [plots.per_query_files(qrels, str(results / "lead.trec"), str(results / "contrastive.trec"),
+                                  "ndcg@10", results / "plots" / "lead-vs-contrastive.png")]
+    if log.exists():
+        made.append(plots.plot_layer_weights(log, results / "plots" / "lead-layer-weights.png"))
+    return made
 
 
 def run_quickstart(config: str | Path | None = None, overrides: list[str] | None = None) -> str:
@@ -46,7 +34,7 @@ def run_quickstart(config: str | Path | None = None, overrides: list[str] | None
     cfg = load_experiment(config or DEFAULT_CONFIG, overrides)
     result = run_experiment(cfg)
     results = Path(cfg.results_dir)
-    made = _plots(results, results / "logs" / "student-lead.jsonl")
+    made = _plots(results, results / "logs" / "student-lead.jsonl", cfg.data.test_qrels)
     lines = [f"SciFact test ({cfg.name}): BM25, teacher all-MiniLM-L6-v2 zero-shot, 3-layer students, hybrid", "",
              result["leaderboard"].read_text().strip(), "",
              f"runs and leaderboard: {results}/ (*.trec, leaderboard.md/.tex/.csv)",

@@ -1,0 +1,139 @@
+"""Frozen-teacher cache: the teacher's per-layer outputs for a training file, memory-mapped.
+
+- dual-encoder teacher: pooled vectors of every layer for every query and candidate passage of
+  the training file (``queries.npy`` [Nq, L, H], ``passages.npy`` [Np, L, H]); a step's teacher
+  scores over the global batch are then a few dot products;
+- ColBERT / cross-encoder teacher: per-layer scores of each query against its own candidates
+  (``scores.npy`` [Nq, C, L], NaN-padded), so distillation uses each query's own candidates.
+
+The directory name hashes the training file, the corpus, the teacher weights and settings;
+rank 0 builds it atomically while the other processes wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lead_ir.data.collections import corpus_fingerprint
+from lead_ir.fileio import atomic_path, file_fingerprint, read_json, write_json
+from lead_ir.log import progress
+from lead_ir.models.reps import layer_scores
+from lead_ir.training import distributed
+from lead_ir.training.config import TeacherConfig
+from lead_ir.training.data import Batch, Group
+
+logger = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+def cache_key(teacher, teacher_cfg: TeacherConfig, model_dir: Path, train: str, corpus: str, depth: int) -> str:
+    """Hash of the training file, corpus, negatives depth, teacher weights and resolved teacher settings."""
+    weights = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in model_dir.glob("*")
+                     if p.suffix in (".safetensors", ".bin", ".pt"))
+    settings = {"kind": teacher_cfg.kind, "keep_layers": teacher_cfg.keep_layers, "spec": asdict(teacher.spec)}
+    blob = json.dumps([FORMAT_VERSION, settings, str(model_dir.resolve()), weights, file_fingerprint(train),
+                       corpus_fingerprint(corpus), depth], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class TeacherCache:
+    """Read access to a built cache; all lookups return float32 tensors."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.manifest = read_json(directory / "manifest.json")
+        self.kind = self.manifest["kind"]
+        self.layers = tuple(range(1, self.manifest["num_layers"] + 1))
+        if self.kind == "dense":
+            self.queries = np.load(directory / "queries.npy", mmap_mode="r")
+            self.passages = np.load(directory / "passages.npy", mmap_mode="r")
+            ids = (directory / "passage_ids.txt").read_text(encoding="utf-8").split("\n")
+            self.passage_row = {doc_id: i for i, doc_id in enumerate(ids)}
+        else:
+            self.scores = np.load(directory / "scores.npy", mmap_mode="r")
+
+    @property
+    def scope(self) -> str:
+        return "global" if self.kind == "dense" else "own"
+
+    def batch_scores(self, batch: Batch, layers: tuple[int, ...]) -> torch.Tensor:
+        """Teacher scores of ``layers`` for a global batch: [L, Q, P] (dense) or [L, Q, 1+n]."""
+        cols = [layer - 1 for layer in layers]
+        if self.kind == "dense":
+            q = torch.from_numpy(np.ascontiguousarray(self.queries[batch.query_index][:, cols]))
+            rows = [self.passage_row[d] for d in batch.passage_ids]
+            p = torch.from_numpy(np.ascontiguousarray(self.passages[rows][:, cols]))
+            return torch.einsum("qlh,plh->lqp", q.float(), p.float())
+        out = np.stack([self.scores[qi, cand][:, cols] for qi, cand in zip(batch.query_index,
+                                                                            batch.candidate_index)])
+        return torch.from_numpy(out).float().permute(2, 0, 1).contiguous()
+
+
+def open_cache(teacher, teacher_cfg: TeacherConfig, model_dir: Path, groups: list[Group], doc_texts: dict[str, str],
+               train: str, corpus: str, depth: int, batch_size: int, is_main: bool = True) -> TeacherCache:
+    """Load the cache for this teacher and training file, building it first (on rank 0) if needed."""
+    key = cache_key(teacher, teacher_cfg, model_dir, train, corpus, depth)
+    directory = Path(teacher_cfg.cache_dir) / key
+    if is_main and not (directory / "manifest.json").exists():
+        logger.info("building the teacher cache %s", directory)
+        _build(teacher, groups, doc_texts, directory, batch_size)
+    distributed.barrier()
+    logger.info("teacher cache: %s", directory)
+    return TeacherCache(directory)
+
+
+@torch.inference_mode()
+def _build(teacher, groups: list[Group], doc_texts: dict[str, str], directory: Path, batch_size: int) -> None:
+    teacher.eval()
+    layers = tuple(range(1, teacher.num_layers + 1))
+    with atomic_path(directory, is_dir=True) as tmp:
+        if teacher.kind == "dense":
+            _build_dense(teacher, groups, doc_texts, layers, tmp, batch_size)
+        else:
+            _build_scores(teacher, groups, doc_texts, layers, tmp, batch_size)
+        write_json(tmp / "manifest.json", {"kind": teacher.kind, "num_layers": len(layers),
+                                           "queries": len(groups), "version": FORMAT_VERSION})
+
+
+def _dense_rows(teacher, texts: list[str], kind: str, layers: tuple[int, ...], out: np.ndarray,
+                batch_size: int) -> None:
+    spec = teacher.spec
+    prefix, max_len = (spec.query_prefix, spec.query_max_len) if kind == "query" else \
+        (spec.passage_prefix, spec.passage_max_len)
+    device = next(teacher.parameters()).device
+    for start in progress(range(0, len(texts), batch_size), desc=f"teacher cache: {kind} vectors",
+                          total=-(-len(texts) // batch_size), unit="batch"):
+        tok = teacher.tokenize([prefix + t for t in texts[start:start + batch_size]], max_len, device)
+        vectors = teacher(**tok, layers=layers).layer_embeddings  # [L, B, H]
+        out[start:start + len(vectors[0])] = vectors.float().permute(1, 0, 2).cpu().numpy()
+
+
+def _build_dense(teacher, groups, doc_texts, layers, tmp: Path, batch_size: int) -> None:
+    ids = list(dict.fromkeys(d for g in groups for d in g.candidates))
+    queries = np.lib.format.open_memmap(tmp / "queries.npy", "w+", np.float32, (len(groups), len(layers), teacher.dim))
+    _dense_rows(teacher, [g.query for g in groups], "query", layers, queries, batch_size)
+    queries.flush()
+    passages = np.lib.format.open_memmap(tmp / "passages.npy", "w+", np.float32, (len(ids), len(layers), teacher.dim))
+    _dense_rows(teacher, [doc_texts[d] for d in ids], "passage", layers, passages, batch_size)
+    passages.flush()
+    (tmp / "passage_ids.txt").write_text("\n".join(ids), encoding="utf-8")
+
+
+def _build_scores(teacher, groups, doc_texts, layers, tmp: Path, batch_size: int) -> None:
+    width = max(len(g.candidates) for g in groups)
+    scores = np.lib.format.open_memmap(tmp / "scores.npy", "w+", np.float32, (len(groups), width, len(layers)))
+    scores[:] = np.nan
+    for qi, group in enumerate(progress(groups, desc="teacher cache: candidate scores", unit="query")):
+        cands = group.candidates
+        for start in range(0, len(cands), batch_size):
+            chunk = [doc_texts[d] for d in cands[start:start + batch_size]]
+            values = layer_scores(teacher.layer_reps([group.query], chunk, layers))[:, 0, :]  # [L, chunk]
+            scores[qi, start:start + len(chunk)] = values.float().T.cpu().numpy()
+    scores.flush()

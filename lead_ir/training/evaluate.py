@@ -1,0 +1,51 @@
+"""Dev evaluation during training: exact dot-product search with the student, metrics by ranx."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
+from lead_ir.errors import LeadIRError
+from lead_ir.models.encoder import DenseEncoder
+
+logger = logging.getLogger(__name__)
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+class DevEvaluator:
+    """Holds dev topics, qrels and corpus texts; ``__call__(encoder)`` returns {metric: value}."""
+
+    primary_metric = "ndcg@10"
+
+    def __init__(self, topics: str, qrels: str, corpus: str, k: int = 100, batch_size: int = 64):
+        self.topics = read_topics(topics)
+        qrels_all = read_qrels(qrels)
+        self.qrels = {q: d for q, d in qrels_all.items() if q in self.topics and any(r > 0 for r in d.values())}
+        if not self.qrels:
+            raise LeadIRError(f"{qrels}: no relevant judgments for the dev topics {topics}; check the two match")
+        self.qids = sorted(self.qrels)
+        docs = list(iter_corpus(corpus, check_duplicates=False))
+        self.doc_ids = [d.doc_id for d in docs]
+        self.doc_texts = [d.text for d in docs]
+        self.k, self.batch_size = k, batch_size
+
+    @torch.inference_mode()
+    def __call__(self, encoder: DenseEncoder) -> dict[str, float]:
+        from ranx import Qrels, Run, evaluate
+
+        if getattr(encoder, "kind", "") != "dense":
+            raise LeadIRError("dev evaluation searches with a dual encoder; drop data.dev_* for ColBERT or "
+                              "cross-encoder training")
+        was_training = encoder.training
+        encoder.eval()
+        docs = encoder.encode(self.doc_texts, "passage", self.batch_size)
+        queries = encoder.encode([self.topics[q] for q in self.qids], "query", self.batch_size)
+        encoder.train(was_training)
+        scores = queries @ docs.T
+        top = torch.topk(scores, min(self.k, scores.shape[1]), dim=1)
+        run = {qid: {self.doc_ids[j]: float(s) for j, s in zip(idx.tolist(), val.tolist())}
+               for qid, idx, val in zip(self.qids, top.indices, top.values)}
+        result = evaluate(Qrels(self.qrels), Run(run, name="dev"), list(METRICS))
+        return {m: float(result[m]) for m in METRICS}

@@ -1,0 +1,50 @@
+"""Hold out a seeded fraction of training queries (by qid) as a dev set, written to files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from lead_ir.data.collections import read_qrels
+from lead_ir.errors import LeadIRError
+from lead_ir.fileio import atomic_open, write_json
+
+
+def split_train_dev(train: str | Path, qrels_spec: str, fraction: float, seed: int,
+                    out_dir: str | Path) -> dict[str, str]:
+    """Write ``train.jsonl``, ``dev-topics.tsv`` and ``dev-qrels.txt`` (TREC) under ``out_dir``.
+
+    The dev queries are the ``round(fraction * N)`` qids with the smallest sha256(seed:qid), so
+    the split depends only on the qids and the seed (identical for every run that uses them).
+
+    Returns:
+        {"train": path, "dev_topics": path, "dev_qrels": path}.
+    """
+    train, out_dir = Path(train), Path(out_dir)
+    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
+    qids = sorted({str(r["qid"]) for r in rows}, key=lambda q: hashlib.sha256(f"{seed}:{q}".encode()).hexdigest())
+    dev = set(qids[:round(fraction * len(qids))])
+    if not dev or len(dev) == len(qids):
+        raise LeadIRError(f"dev_fraction={fraction} of {len(qids)} queries leaves an empty train or dev set")
+    qrels = read_qrels(qrels_spec)
+    paths = {"train": out_dir / "train.jsonl", "dev_topics": out_dir / "dev-topics.tsv",
+             "dev_qrels": out_dir / "dev-qrels.txt"}
+    with atomic_open(paths["train"]) as fh:
+        for row in rows:
+            if str(row["qid"]) not in dev:
+                fh.write(json.dumps(row) + "\n")
+    with atomic_open(paths["dev_topics"]) as fh:
+        for row in rows:
+            if str(row["qid"]) in dev:
+                fh.write(f"{row['qid']}\t{' '.join(str(row['query']).split())}\n")
+    missing = sorted(q for q in dev if q not in qrels)
+    if missing:
+        raise LeadIRError(f"{qrels_spec}: no judgments for dev query {missing[0]!r}; pass the training qrels")
+    with atomic_open(paths["dev_qrels"]) as fh:
+        for qid in sorted(dev):
+            for doc_id, rel in sorted(qrels[qid].items()):
+                fh.write(f"{qid} 0 {doc_id} {rel}\n")
+    write_json(out_dir / "split.json", {"source": str(train), "fraction": fraction, "seed": seed,
+                                        "train_queries": len(qids) - len(dev), "dev_queries": len(dev)})
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,91 @@
+"""One training step's loss: encode the local batch, gather, score per layer, apply the objective.
+
+Shared by the trainer, the benchmark and the tests, so what is measured and tested is what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lead_ir.losses.objective import ObjectiveSettings, Scores, objective, own_candidates
+from lead_ir.models.reps import LayerReps, gather_reps, layer_scores
+from lead_ir.training.cache import TeacherCache
+from lead_ir.training.data import Batch
+from lead_ir.training.distributed import gather
+
+
+class TrainModule(nn.Module):
+    """The trainable models (student, plus the teacher in joint mode) behind one ``forward``,
+    so DDP sees exactly one forward per micro-batch."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None = None):
+        super().__init__()
+        self.student, self.teacher = student, teacher
+
+    def forward(self, queries: list[str], passages: list[str], student_layers: Sequence[int],
+                teacher_layers: Sequence[int] = ()) -> tuple[LayerReps, LayerReps | None]:
+        s = self.student.layer_reps(queries, passages, student_layers)
+        t = self.teacher.layer_reps(queries, passages, teacher_layers) if self.teacher is not None else None
+        return s, t
+
+
+@dataclass
+class TeacherSource:
+    """Where teacher scores come from: the cache, a frozen model run online, or the joint module."""
+
+    num_layers: int
+    kind: str
+    scope: str  # "global" or "own"
+    cache: TeacherCache | None = None
+    frozen: nn.Module | None = None  # online frozen teacher (no cache)
+    joint: bool = False
+
+
+def resolve_scope(scope: str, teacher_kind: str, cached: bool) -> str:
+    """Distribution support: global batch for dual-encoder/ColBERT teachers, own candidates for a
+    cross-encoder (and for a cached ColBERT, whose cache holds each query's own candidates)."""
+    if scope != "auto":
+        return scope
+    return "own" if teacher_kind == "cross" or (teacher_kind == "colbert" and cached) else "global"
+
+
+def needed_layers(pairs: Sequence[tuple[int, int]], num_student: int, num_teacher: int) -> tuple[list[int], list[int]]:
+    """Sorted student and teacher layers the step must compute (paired layers plus the final ones)."""
+    student = sorted({s for _, s in pairs} | {num_student})
+    teacher = sorted({t for t, _ in pairs} | {num_teacher}) if num_teacher else []
+    return student, teacher
+
+
+def batch_loss(module: nn.Module, student_layers_total: int, global_batch: Batch, local_batch: Batch,
+               pairs: Sequence[tuple[int, int]], settings: ObjectiveSettings,
+               teacher: TeacherSource | None) -> dict[str, Tensor]:
+    """Loss parts of one micro-batch (global-batch loss, identical on every process).
+
+    Args:
+        module: the (possibly DDP-wrapped) :class:`TrainModule`.
+        global_batch / local_batch: the whole step's batch and this process's shard of it.
+        pairs: (teacher layer, student layer) pairs for L_lyr (empty without a teacher).
+    """
+    s_layers, t_layers = needed_layers(pairs, student_layers_total, teacher.num_layers if teacher else 0)
+    joint = teacher is not None and teacher.joint
+    s_reps, t_reps = module(local_batch.queries, local_batch.passages, s_layers, t_layers if joint else ())
+    s_scores = layer_scores(gather_reps(s_reps, gather))
+    t_scores = None
+    if teacher is not None:
+        if joint:
+            t_scores = layer_scores(gather_reps(t_reps, gather))
+        elif teacher.cache is not None:
+            t_scores = teacher.cache.batch_scores(global_batch, tuple(t_layers)).to(s_scores.device)
+        else:
+            with torch.no_grad():
+                reps = teacher.frozen.layer_reps(local_batch.queries, local_batch.passages, t_layers)
+                t_scores = layer_scores(gather_reps(reps, gather)).float()
+        if teacher.scope == "own" and t_scores.shape[-1] != global_batch.group_size:
+            t_scores = own_candidates(t_scores, global_batch.group_size)
+    return objective(Scores(s_scores.float(), tuple(s_layers)),
+                     Scores(t_scores.float(), tuple(t_layers)) if t_scores is not None else None,
+                     global_batch.group_size, pairs, settings)
