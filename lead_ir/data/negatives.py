@@ -93,6 +93,8 @@ def read_train_groups(path: str | Path) -> list[TrainGroup]:
     from lead_ir.errors import InputFormatError
 
     groups = []
+    if not Path(path).exists():
+        raise LeadIRError(f"{path}: training file not found; create it with `lead-ir mine`")
     with open_text(path) as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():

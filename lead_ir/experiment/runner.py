@@ -148,7 +148,7 @@ class Pipeline:
             manifest = {"stage": stage.name, "key_hash": status.key_hash, "key": stage.key,
                         "inputs": {d: results[d]["key_hash"] for d in stage.deps}, "versions": versions(),
                         "wall_time_s": round(time.perf_counter() - start, 2), "outputs": outputs,
-                        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                        "finished_at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
             write_json(folder / MANIFEST, manifest)
             results[stage.name] = manifest
             logger.info("stage %s: finished in %.1fs", stage.name, manifest["wall_time_s"])

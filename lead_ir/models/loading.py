@@ -14,7 +14,8 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sen
 
 
 def resolve_model_path(spec: str) -> Path:
-    """A model directory from a path or ``pymodule:<package>`` (the package's ``get_model_path()``)."""
+    """A model directory from ``pymodule:<package>`` (the package's ``get_model_path()``), else as
+    :func:`lead_ir.resolve.resolve_model` finds it (a directory, the offline MiniLM, the HF cache)."""
     if spec.startswith(PACKAGE_PREFIX):
         name = spec[len(PACKAGE_PREFIX):]
         try:
@@ -25,11 +26,9 @@ def resolve_model_path(spec: str) -> Path:
         if not hasattr(module, "get_model_path"):
             raise LeadIRError(f"model '{spec}': package '{name}' has no get_model_path(); give a directory instead")
         return Path(module.get_model_path())
-    path = Path(spec)
-    if not path.is_dir():
-        raise LeadIRError(f"model '{spec}': no such directory; give a Hugging Face model directory "
-                          f"or pymodule:<package>")
-    return path
+    from lead_ir.resolve import resolve_model
+
+    return resolve_model(spec)
 
 
 def check_model_dir(path: Path) -> None:

@@ -8,14 +8,13 @@ Passages are laid out per query as [pos, neg_1..neg_n].
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lead_ir.errors import InputFormatError, LeadIRError
+from lead_ir.errors import LeadIRError
 
 logger = logging.getLogger(__name__)
 
@@ -65,29 +64,19 @@ class Batch:
 
 def read_groups(path: str | Path, depth: int) -> list[Group]:
     """Read a mined training file; keep the top-``depth`` negatives that are not positives."""
-    path = Path(path)
-    if not path.exists():
-        raise LeadIRError(f"{path}: training file not found; create it with `lead-ir mine`")
+    from lead_ir.data.negatives import read_train_groups
+
     groups, skipped = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                qid, query, pos, neg = str(row["qid"]), str(row["query"]), row["positives"], row["negatives"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InputFormatError(path, line_no, f"not a training group ({exc})",
-                                       'expected {"qid", "query", "positives": [...], "negatives": [...]}') from None
-            positives = list(dict.fromkeys(map(str, pos)))
-            judged = set(positives)  # every positive is removed from the negatives, not only the first
-            negatives = [d for d in dict.fromkeys(map(str, neg)) if d not in judged][:depth]
-            if not positives or not negatives:
-                skipped += 1
-                continue
-            groups.append(Group(qid, query, positives, negatives))
+    for group in read_train_groups(path):
+        positives = list(dict.fromkeys(group.positives))
+        judged = set(positives)  # every positive is removed from the negatives, not only the first
+        negatives = [d for d in dict.fromkeys(group.negatives) if d not in judged][:depth]
+        if not negatives:
+            skipped += 1
+            continue
+        groups.append(Group(group.qid, group.query, positives, negatives))
     if skipped:
-        logger.warning("%s: %d group(s) without positives or negatives skipped", path, skipped)
+        logger.warning("%s: %d group(s) without negatives skipped", path, skipped)
     if not groups:
         raise LeadIRError(f"{path}: no usable training groups (each needs a positive and a negative)")
     return groups

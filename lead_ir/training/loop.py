@@ -89,11 +89,11 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         self.out = Path(cfg.run.output_dir)
         seed_everything(cfg.run.seed)  # identical initial weights (e.g. new heads) on every process
-        if self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.out / "config.yaml")
         self._setup_data()
         self._setup_models()
+        if self.dist.is_main:  # only once the inputs are known to be good: a failed start leaves nothing
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out / "config.yaml")
         seed_everything(cfg.run.seed + self.dist.rank)  # dropout streams differ per process
 
     # ------------------------------------------------------------------ setup

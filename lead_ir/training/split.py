@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from lead_ir.data.collections import read_qrels
+from lead_ir.data.split import split_qids
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_open, write_json
 
@@ -23,10 +23,8 @@ def split_train_dev(train: str | Path, qrels_spec: str, fraction: float, seed: i
     """
     train, out_dir = Path(train), Path(out_dir)
     rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
-    qids = sorted({str(r["qid"]) for r in rows}, key=lambda q: hashlib.sha256(f"{seed}:{q}".encode()).hexdigest())
-    dev = set(qids[:round(fraction * len(qids))])
-    if not dev or len(dev) == len(qids):
-        raise LeadIRError(f"dev_fraction={fraction} of {len(qids)} queries leaves an empty train or dev set")
+    qids = {str(r["qid"]) for r in rows}
+    dev = set(split_qids(qids, fraction, seed)[1])
     qrels = read_qrels(qrels_spec)
     paths = {"train": out_dir / "train.jsonl", "dev_topics": out_dir / "dev-topics.tsv",
              "dev_qrels": out_dir / "dev-qrels.txt"}
