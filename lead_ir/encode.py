@@ -37,6 +37,7 @@ class EncodeOptions:
     batch_size: int = 64
     max_length: int | None = None  # None: the checkpoint's passage_max_len
     fp16: bool = False  # GPU only
+    bf16: bool = False  # bfloat16 autocast: GPU, or CPUs with AVX512-BF16/AMX (output stays float32)
     chunk_size: int = 16384  # documents per sorted window and per file on disk
     shard: tuple[int, int] = (0, 1)  # (i, n): encode documents whose position % n == i
     device: str | None = None  # None: cuda when available, else cpu
@@ -45,6 +46,8 @@ class EncodeOptions:
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             raise LeadIRError(f"shard {i}/{n} is invalid; use i/n with 0 <= i < n, e.g. 0/4")
+        if self.fp16 and self.bf16:
+            raise LeadIRError("--fp16 and --bf16 exclude each other; pick one")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise LeadIRError("batch size and chunk size must be positive")
 
@@ -153,7 +156,8 @@ class PassageEmbedder:
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
         bs = self.options.batch_size
-        with torch.inference_mode():
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.options.bf16)
+        with torch.inference_mode(), autocast:
             for start in range(0, len(order), bs):
                 rows = order[start:start + bs]
                 width = int(lengths[rows[0]])
@@ -223,7 +227,7 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
         model: checkpoint directory or name (see :func:`lead_ir.resolve.resolve_model`).
         corpus: a corpus spec (see :func:`lead_ir.data.collections.iter_corpus`).
         index_dir: output folder; gets ``index``, ``docid`` and ``lead_ir.json``, atomically.
-        options: batching, max length, fp16, chunking and sharding.
+        options: batching, max length, fp16/bf16, chunking and sharding.
         factory: a FAISS ``index_factory`` string (inner product), e.g. ``Flat``, ``HNSW32``, ``IVF4096,PQ64``.
         train_size: vectors sampled (seeded) to train IVF/PQ factories.
         seed: seed of that sample.
@@ -253,7 +257,7 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
             "normalize": encoder.spec.normalize, "dim": encoder.dim, "max_length": max_length,
             "passage_prefix": encoder.spec.passage_prefix, "query_prefix": encoder.spec.query_prefix,
             "query_max_len": encoder.spec.query_max_len, "corpus": corpus, "corpus_fingerprint": fingerprint,
-            "shard": f"{options.shard[0]}/{options.shard[1]}", "fp16": options.fp16}
+            "shard": f"{options.shard[0]}/{options.shard[1]}", "fp16": options.fp16, "bf16": options.bf16}
     meta = build_index_dir(index_dir, store, meta, factory=factory, train_size=train_size, seed=seed)
     if not keep_chunks:
         store.remove()

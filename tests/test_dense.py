@@ -157,6 +157,24 @@ def test_index_mismatch_is_one_line_error(tiny_model, tiny_model_64, collection,
         dense_search(index_dir, tiny_model, topics)
 
 
+def test_bf16_autocast_keeps_vectors_close_and_is_recorded(tiny_model, collection, tmp_path):
+    import faiss
+
+    from lead_ir.encode import EncodeOptions, encode_corpus
+
+    full = encode_corpus(str(tiny_model), str(collection["corpus"]), tmp_path / "fp32", EncodeOptions(device="cpu"))
+    half = encode_corpus(str(tiny_model), str(collection["corpus"]), tmp_path / "bf16",
+                         EncodeOptions(device="cpu", bf16=True))
+    assert (full["bf16"], half["bf16"]) == (False, True)
+    a, b = (faiss.read_index(str(tmp_path / d / "index")) for d in ("fp32", "bf16"))
+    va, vb = a.reconstruct_n(0, a.ntotal), b.reconstruct_n(0, b.ntotal)
+    assert vb.dtype == np.float32 and not np.array_equal(va, vb)  # autocast really ran in bfloat16
+    cosine = np.sum(va * vb, axis=1) / np.linalg.norm(va, axis=1) / np.linalg.norm(vb, axis=1)
+    assert cosine.min() > 0.99
+    with pytest.raises(LeadIRError, match="exclude each other"):
+        EncodeOptions(fp16=True, bf16=True)
+
+
 def test_fp16_on_cpu_and_bad_shard_are_user_errors(tiny_model, collection, tmp_path):
     from lead_ir.encode import EncodeOptions, encode_corpus, parse_shard
 

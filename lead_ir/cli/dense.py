@@ -26,6 +26,8 @@ def _encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="passages per forward pass")
     p.add_argument("--max-length", type=int, default=None, help="passage max tokens (default: the checkpoint's)")
     p.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (GPU, or a CPU with AVX512-BF16/AMX); vectors stay float32")
     p.add_argument("--factory", default="Flat", help="FAISS index_factory string, inner product (Flat, HNSW32, "
                                                      "IVF4096,PQ64, ...)")
     p.add_argument("--train-size", type=int, default=200_000, help="vectors sampled to train IVF/PQ factories")
@@ -39,7 +41,7 @@ def _encode_args(p: argparse.ArgumentParser) -> None:
 def _encode_run(args: argparse.Namespace) -> int:
     from lead_ir.encode import EncodeOptions, describe, encode_corpus, parse_shard
 
-    options = EncodeOptions(batch_size=args.batch_size, max_length=args.max_length, fp16=args.fp16,
+    options = EncodeOptions(batch_size=args.batch_size, max_length=args.max_length, fp16=args.fp16, bf16=args.bf16,
                             chunk_size=args.chunk_size, shard=parse_shard(args.shard), device=args.device)
     meta = encode_corpus(args.model, args.corpus, args.index, options, factory=args.factory,
                          train_size=args.train_size, seed=args.seed, keep_chunks=args.keep_chunks)
