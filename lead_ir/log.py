@@ -40,12 +40,11 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO))
     root.propagate = False
-    # Hugging Face's load reports (e.g. an unused BERT pooler) are noise for CLI users.
+    # Hugging Face's load reports (e.g. an unused BERT pooler) are noise for CLI users; transformers
+    # reads these when it is imported, so nothing heavy is imported here.
     if verbose <= 0:
-        import transformers
-
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", **kwargs) -> Iterator[T]:

@@ -12,7 +12,6 @@ Training log format (JSONL written by the trainer, one line per optimizer step):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lead_ir.data.formats import parse_json_line
 from lead_ir.errors import InputFormatError, LeadIRError
 from lead_ir.evaluation import metric_label, normalize_metric
 from lead_ir.fileio import atomic_path
@@ -119,10 +119,7 @@ def read_training_log(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFra
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFormatError(path, line_no, f"not valid JSON ({exc.msg})") from None
+            record = parse_json_line(path, line_no, line)
             if "step" not in record:
                 raise InputFormatError(path, line_no, "no 'step' field", "each log line needs a step")
             (evals if any(k.startswith("eval/") for k in record) else train).append(record)

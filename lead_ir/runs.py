@@ -28,7 +28,7 @@ def write_run(run: RunDict, path: str | Path, tag: str, k: int | None = None,
     if not tag or any(ch.isspace() for ch in tag):
         raise LeadIRError(f"run tag {tag!r} must be a non-empty word without spaces")
     path = Path(path)
-    order = list(query_order) if query_order is not None else sorted(run, key=_natural_key)
+    order = list(query_order) if query_order is not None else sorted(run, key=natural_key)
     with atomic_open(path) as fh:
         for qid in order:
             for rank, (docid, score) in enumerate(sorted_hits(run.get(qid, {}), k), 1):
@@ -38,7 +38,8 @@ def write_run(run: RunDict, path: str | Path, tag: str, k: int | None = None,
     return path
 
 
-def _natural_key(qid: str) -> tuple[int, int | str]:
+def natural_key(qid: str) -> tuple[int, int | str]:
+    """Numeric ids in numeric order, then the others alphabetically."""
     return (0, int(qid)) if qid.isdigit() else (1, qid)
 
 

@@ -225,16 +225,13 @@ def _resolve_topics(topic_set: TopicSet) -> str:
 def _pyserini_topics_file(topic_set: TopicSet) -> str:
     """Write Pyserini's bundled topics (from the Anserini jar) to a cached TSV and return its path."""
     from lead_ir import jvm
-    from lead_ir.fileio import atomic_open
 
     cache = Path.home() / ".cache" / "lead_ir" / "topics" / f"{topic_set.name}.tsv"
     if not cache.exists():
         topics = jvm.pyserini("pyserini.search").get_topics(topic_set.pyserini_topics)
         if not topics:
             raise LeadIRError(f"topic set '{topic_set.name}': Pyserini has no topics '{topic_set.pyserini_topics}'")
-        with atomic_open(cache) as fh:
-            for qid, fields in topics.items():
-                fh.write(f"{qid}\t{fields.get('title', '')}\n")
+        write_topics(cache, {str(qid): fields.get("title", "") for qid, fields in topics.items()})
     return str(cache)
 
 
@@ -294,6 +291,26 @@ def jvm_qrels_file(name: str) -> str:
     from lead_ir import jvm
 
     return jvm.pyserini("pyserini.search").get_qrels_file(name)
+
+
+# --------------------------------------------------------------------------- writers
+def write_topics(path: str | Path, topics: dict[str, str]) -> None:
+    """``qid<TAB>text`` TSV (whitespace in the text collapsed), atomically."""
+    from lead_ir.fileio import atomic_open
+
+    with atomic_open(path) as fh:
+        for qid, text in topics.items():
+            fh.write(f"{qid}\t{' '.join(text.split())}\n")
+
+
+def write_qrels(path: str | Path, qrels: Qrels) -> None:
+    """TREC qrels (``qid 0 docid relevance``), sorted by query then document, atomically."""
+    from lead_ir.fileio import atomic_open
+
+    with atomic_open(path) as fh:
+        for qid in sorted(qrels):
+            for doc_id, rel in sorted(qrels[qid].items()):
+                fh.write(f"{qid} 0 {doc_id} {rel}\n")
 
 
 def topic_family(spec: str) -> str:

@@ -38,7 +38,8 @@ def join_title(title: str | None, text: str | None) -> str:
     return f"{title} {text}" if title and text else title or text
 
 
-def _json_line(path: Path, line_no: int, line: str) -> dict:
+def parse_json_line(path: Path, line_no: int, line: str) -> dict:
+    """One JSONL line as a dict, or an InputFormatError naming the file and line."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -60,7 +61,7 @@ def iter_jsonl_docs(path: Path) -> Iterator[tuple[int, Doc]]:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            obj = _json_line(path, line_no, line)
+            obj = parse_json_line(path, line_no, line)
             id_key = _first_key(obj, DOC_ID_KEYS)
             if id_key is None:
                 raise InputFormatError(path, line_no, f"no document id (expected one of {list(DOC_ID_KEYS)})")
@@ -161,7 +162,7 @@ def iter_jsonl_queries(path: Path) -> Iterator[tuple[int, Query]]:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            obj = _json_line(path, line_no, line)
+            obj = parse_json_line(path, line_no, line)
             id_key, text_key = _first_key(obj, QUERY_ID_KEYS), _first_key(obj, QUERY_TEXT_KEYS)
             if id_key is None or text_key is None:
                 raise InputFormatError(path, line_no, f"expected a query id ({'/'.join(QUERY_ID_KEYS)}) and "

@@ -14,7 +14,7 @@ from pathlib import Path
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_open, write_json
 from lead_ir.records import Qrels, RunDict, TrainGroup
-from lead_ir.runs import sorted_hits
+from lead_ir.runs import natural_key, sorted_hits
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def mine_negatives(run: RunDict, qrels: Qrels, topics: dict[str, str], depth: in
                           f"pass the topics the run was made from")
     groups: list[TrainGroup] = []
     no_pos = no_topic = no_neg = 0
-    for qid in sorted(run, key=lambda q: (0, int(q)) if q.isdigit() else (1, q)):
+    for qid in sorted(run, key=natural_key):
         if qid not in topics:
             no_topic += 1
             continue
@@ -89,7 +89,7 @@ def write_train_groups(groups: list[TrainGroup], path: str | Path, stats: Mining
 
 def read_train_groups(path: str | Path) -> list[TrainGroup]:
     """Read a training file written by :func:`write_train_groups`, validating every line."""
-    from lead_ir.data.formats import open_text
+    from lead_ir.data.formats import open_text, parse_json_line
     from lead_ir.errors import InputFormatError
 
     groups = []
@@ -99,10 +99,7 @@ def read_train_groups(path: str | Path) -> list[TrainGroup]:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFormatError(path, line_no, f"not valid JSON ({exc.msg})") from None
+            obj = parse_json_line(path, line_no, line)
             missing = [k for k in ("qid", "query", "positives", "negatives") if k not in obj]
             if missing:
                 raise InputFormatError(path, line_no, f"missing field(s) {missing}",

@@ -11,8 +11,6 @@ from its last checkpoint; other stages build in a temporary folder renamed into 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import logging
 import shutil
 import time
@@ -22,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lead_ir.config import config_hash
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_path, read_json, write_json
 
@@ -44,10 +43,6 @@ class StageStatus:
     stage: Stage
     state: str  # done | todo | stale | forced
     key_hash: str
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:
@@ -105,7 +100,7 @@ class Pipeline:
         keys: dict[str, str] = {}
         out = []
         for stage in self.stages:
-            keys[stage.name] = _hash({"key": stage.key, "deps": {d: keys[d] for d in stage.deps}})
+            keys[stage.name] = config_hash({"key": stage.key, "deps": {d: keys[d] for d in stage.deps}})
             manifest = self.manifest(stage.name)
             if stage.name in forced:
                 state = "forced"

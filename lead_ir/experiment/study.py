@@ -19,7 +19,7 @@ from lead_ir.config import from_dict
 from lead_ir.errors import ConfigError, LeadIRError
 from lead_ir.experiment.config import ArmSection, ExperimentConfig
 from lead_ir.experiment.runner import Pipeline, Stage
-from lead_ir.fileio import atomic_open, write_json
+from lead_ir.fileio import write_json
 
 logger = logging.getLogger(__name__)
 DISTILL_TERMS = ("response", "layer", "margin_mse")
@@ -40,19 +40,6 @@ def _train_config(cfg: ExperimentConfig, overrides: dict, where: str):
         return from_dict(TrainConfig, overrides)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-
-
-def _write_topics(path: Path, topics: dict[str, str]) -> None:
-    with atomic_open(path) as fh:
-        for qid, text in topics.items():
-            fh.write(f"{qid}\t{' '.join(text.split())}\n")
-
-
-def _write_qrels(path: Path, qrels: dict[str, dict[str, int]]) -> None:
-    with atomic_open(path) as fh:
-        for qid in sorted(qrels):
-            for docid, rel in sorted(qrels[qid].items()):
-                fh.write(f"{qid} 0 {docid} {rel}\n")
 
 
 class Study:
@@ -141,7 +128,7 @@ class Study:
         return {"index": "index"}
 
     def _split(self, out: Path) -> dict:
-        from lead_ir.data.collections import read_qrels, read_topics
+        from lead_ir.data.collections import read_qrels, read_topics, write_qrels, write_topics
         from lead_ir.data.split import split_qids
 
         d = self.cfg.data
@@ -150,10 +137,10 @@ class Study:
         if d.max_train_queries:
             judged = sorted(judged, key=lambda q: (len(q), q))[:d.max_train_queries]
         train, dev = split_qids(judged, d.dev_fraction, d.split_seed)
-        _write_topics(out / "train-topics.tsv", {q: topics[q] for q in train})
-        _write_topics(out / "dev-topics.tsv", {q: topics[q] for q in dev})
-        _write_qrels(out / "dev-qrels.txt", {q: qrels[q] for q in dev})
-        _write_qrels(out / "train-qrels.txt", {q: qrels[q] for q in train})
+        write_topics(out / "train-topics.tsv", {q: topics[q] for q in train})
+        write_topics(out / "dev-topics.tsv", {q: topics[q] for q in dev})
+        write_qrels(out / "dev-qrels.txt", {q: qrels[q] for q in dev})
+        write_qrels(out / "train-qrels.txt", {q: qrels[q] for q in train})
         return {"train_queries": len(train), "dev_queries": len(dev)}
 
     def _bm25_runs(self, out: Path) -> dict:
@@ -206,8 +193,8 @@ class Study:
             "run": {"output_dir": str(out / "train"), "seed": self.cfg.seed,
                     "resume": (out / "train" / "checkpoints").exists()},
         })
-        weights = settings.get("loss", {}).get("weights", {})
-        distils = arm is not None and any(float(weights.get(t, 0 if t == "margin_mse" else 1)) > 0 for t in DISTILL_TERMS)
+        weights = _train_config(self.cfg, settings, f"arm '{arm.name}'" if arm else "teacher.train").loss.weights
+        distils = arm is not None and any(weights.get(t, 0) > 0 for t in DISTILL_TERMS)
         teacher = settings.setdefault("teacher", {})
         teacher["path"] = str(teacher_dir) if distils else ""
         teacher["kind"] = self.cfg.teacher.kind

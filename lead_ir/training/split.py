@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lead_ir.data.collections import read_qrels
+from lead_ir.data.collections import read_qrels, write_qrels, write_topics
 from lead_ir.data.split import split_qids
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_open, write_json
@@ -32,17 +32,11 @@ def split_train_dev(train: str | Path, qrels_spec: str, fraction: float, seed: i
         for row in rows:
             if str(row["qid"]) not in dev:
                 fh.write(json.dumps(row) + "\n")
-    with atomic_open(paths["dev_topics"]) as fh:
-        for row in rows:
-            if str(row["qid"]) in dev:
-                fh.write(f"{row['qid']}\t{' '.join(str(row['query']).split())}\n")
+    write_topics(paths["dev_topics"], {str(row["qid"]): str(row["query"]) for row in rows if str(row["qid"]) in dev})
     missing = sorted(q for q in dev if q not in qrels)
     if missing:
         raise LeadIRError(f"{qrels_spec}: no judgments for dev query {missing[0]!r}; pass the training qrels")
-    with atomic_open(paths["dev_qrels"]) as fh:
-        for qid in sorted(dev):
-            for doc_id, rel in sorted(qrels[qid].items()):
-                fh.write(f"{qid} 0 {doc_id} {rel}\n")
+    write_qrels(paths["dev_qrels"], {qid: qrels[qid] for qid in dev})
     write_json(out_dir / "split.json", {"source": str(train), "fraction": fraction, "seed": seed,
                                         "train_queries": len(qids) - len(dev), "dev_queries": len(dev)})
     return {k: str(v) for k, v in paths.items()}
