@@ -55,7 +55,7 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
             for fh in shards:
                 fh.close()
         if count == 0:
-            raise LeadIRError(f"{corpus}: no documents to index")
+            raise LeadIRError(f"{corpus}: no documents to index; check the corpus path or spec (every document was empty or missing)")
         pyclass = jvm.pyserini("pyserini.pyclass")
         indexer = pyclass.autoclass("io.anserini.index.IndexCollection")
         with atomic_path(index_dir, is_dir=True) as tmp_index:

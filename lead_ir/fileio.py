@@ -90,7 +90,7 @@ def read_json(path: str | os.PathLike) -> dict:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
-        raise LeadIRError(f"{path}: file not found") from None
+        raise LeadIRError(f"{path}: file not found; check the path") from None
     except json.JSONDecodeError as exc:
         raise LeadIRError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 

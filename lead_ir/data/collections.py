@@ -69,7 +69,7 @@ def _files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
         if not files:
-            raise LeadIRError(f"corpus directory {path} is empty")
+            raise LeadIRError(f"corpus directory {path} is empty; put JSONL, TSV or TREC files in it")
         return files
     if not path.exists():
         raise LeadIRError(f"{path}: file not found; pass a corpus file, a directory of files, or irds:<id>")
@@ -179,7 +179,7 @@ def read_topics(spec: str) -> dict[str, str]:
     if empty:
         logger.warning("%s: %d empty quer%s skipped", spec, empty, "y" if empty == 1 else "ies")
     if not queries:
-        raise LeadIRError(f"{spec}: no topics found")
+        raise LeadIRError(f"{spec}: no topics found; pass a topics file with one query per line, irds:<id> or a registry name")
     topic_set = load_registry().get(spec)
     if topic_set and topic_set.topics and len(queries) != topic_set.topics:
         logger.warning("%s: read %d topics, the registry expects %d", spec, len(queries), topic_set.topics)
@@ -207,7 +207,7 @@ def _iter_topics_raw(spec: str) -> Iterator[tuple[tuple[str, int | None], Query]
     reader = {"jsonl": formats.iter_jsonl_queries, "tsv": formats.iter_tsv_queries,
               "trec": formats.iter_trec_topics}.get(kind)
     if reader is None:
-        raise LeadIRError(f"{spec}: topics file is empty")
+        raise LeadIRError(f"{spec}: topics file is empty; pass a non-empty qid<TAB>text, TREC or JSONL topics file")
     for line_no, query in reader(path):
         yield (str(path), line_no), query
 
@@ -248,7 +248,7 @@ def read_qrels(spec: str) -> Qrels:
         qrels[qrel.query_id][qrel.doc_id] = qrel.relevance
         count += 1
     if not qrels:
-        raise LeadIRError(f"{spec}: no judgments found")
+        raise LeadIRError(f"{spec}: no judgments found; pass a TREC (qid 0 docid rel) or BEIR qrels file, irds:<id> or a registry name")
     topic_set = load_registry().get(spec)
     if topic_set and topic_set.qrels and count != topic_set.qrels:
         logger.warning("%s: read %d judgments, the registry expects %d", spec, count, topic_set.qrels)
@@ -284,7 +284,8 @@ def _resolve_qrels(topic_set: TopicSet) -> str:
         except Exception as exc:
             raise LeadIRError(f"topic set '{topic_set.name}': {topic_set.qrels_file} not found locally and Pyserini "
                               f"could not fetch it ({exc}); put it in $LEAD_IR_TOPICS_DIR") from None
-    raise LeadIRError(f"topic set '{topic_set.name}': no qrels source")
+    raise LeadIRError(f"topic set '{topic_set.name}': no qrels source; add irds, qrels_file or pyserini_qrels to its entry in "
+                     f"topics/registry.yaml")
 
 
 def jvm_qrels_file(name: str) -> str:

@@ -102,7 +102,8 @@ def iter_trec_docs(path: Path) -> Iterator[tuple[int, Doc]]:
             stripped = line.strip()
             if stripped.upper().startswith("<DOC>"):
                 if buf is not None:
-                    raise InputFormatError(path, line_no, "<DOC> opened before the previous </DOC>")
+                    raise InputFormatError(path, line_no, "<DOC> opened before the previous </DOC>",
+                                           "close every document with </DOC>")
                 buf, start = [], line_no
                 stripped = stripped[5:]
                 if not stripped:
@@ -118,13 +119,13 @@ def iter_trec_docs(path: Path) -> Iterator[tuple[int, Doc]]:
             else:
                 buf.append(line.rstrip("\n"))
         if buf is not None:
-            raise InputFormatError(path, start, "<DOC> without a closing </DOC>")
+            raise InputFormatError(path, start, "<DOC> without a closing </DOC>", "close every document with </DOC>")
 
 
 def _parse_trec_doc(path: Path, line_no: int, body: str) -> Doc:
     match = re.search(r"<DOCNO>\s*(.*?)\s*</DOCNO>", body, re.I | re.S)
     if not match:
-        raise InputFormatError(path, line_no, "document without <DOCNO>")
+        raise InputFormatError(path, line_no, "document without <DOCNO>", "give every document a <DOCNO>id</DOCNO>")
     rest = body[: match.start()] + " " + body[match.end():]
     text = " ".join(_TAG.sub(" ", rest).split())
     return Doc(match.group(1), text)

@@ -105,9 +105,10 @@ def read_train_groups(path: str | Path) -> list[TrainGroup]:
                 raise InputFormatError(path, line_no, f"missing field(s) {missing}",
                                        "training files are written by `lead-ir mine`")
             if not obj["positives"]:
-                raise InputFormatError(path, line_no, f"query '{obj['qid']}' has no positives")
+                raise InputFormatError(path, line_no, f"query '{obj['qid']}' has no positives",
+                                       "mine again with `lead-ir mine`, which drops such queries")
             groups.append(TrainGroup(str(obj["qid"]), obj["query"], [str(d) for d in obj["positives"]],
                                      [str(d) for d in obj["negatives"]]))
     if not groups:
-        raise LeadIRError(f"{path}: no training queries")
+        raise LeadIRError(f"{path}: no training queries; mine them with `lead-ir mine`")
     return groups
