@@ -128,14 +128,14 @@ def check_doc_id(doc_id: str) -> str:
 class PassageEmbedder:
     """Embeds lists of passages with length sorting; wraps a :class:`DenseEncoder`."""
 
-    def __init__(self, encoder, options: EncodeOptions):
+    def __init__(self, encoder, options: EncodeOptions, prefix: str | None = None):
         import torch
 
         self.torch = torch
         self.encoder = encoder
         self.options = options
         self.max_length = options.max_length or encoder.spec.passage_max_len
-        self.prefix = encoder.spec.passage_prefix
+        self.prefix = encoder.spec.passage_prefix if prefix is None else prefix
         device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
         if options.fp16 and not device.startswith("cuda"):
             raise LeadIRError("--fp16 needs a GPU (CUDA); drop --fp16 on CPU")
@@ -146,15 +146,16 @@ class PassageEmbedder:
         tok = encoder.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
 
-    def embed(self, texts: list[str], on_batch=None) -> np.ndarray:
-        """[len(texts), dim] float32 in the order of ``texts``."""
+    def embed(self, texts: list[str], on_batch=None, layers: list[int] | None = None) -> np.ndarray:
+        """[len(texts), dim] float32 in the order of ``texts``; with ``layers``, [len(layers), len(texts), dim]."""
         torch = self.torch
         tokens = self.encoder.tokenizer([self.prefix + t for t in texts], truncation=True,
                                         max_length=self.max_length, padding=False,
                                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
         order = np.argsort(-lengths, kind="stable")
-        out = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
+        shape = (len(layers), len(texts), self.encoder.dim) if layers else (len(texts), self.encoder.dim)
+        out = np.empty(shape, dtype=np.float32)
         bs = self.options.batch_size
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.options.bf16)
         with torch.inference_mode(), autocast:
@@ -167,9 +168,12 @@ class PassageEmbedder:
                     n = lengths[row]
                     ids[r, :n] = tokens[row]
                     mask[r, :n] = 1
-                emb = self.encoder(input_ids=torch.from_numpy(ids).to(self.device),
-                                   attention_mask=torch.from_numpy(mask).to(self.device)).embedding
-                out[rows] = emb.float().cpu().numpy()
+                encoded = self.encoder(input_ids=torch.from_numpy(ids).to(self.device),
+                                       attention_mask=torch.from_numpy(mask).to(self.device), layers=layers)
+                if layers:
+                    out[:, rows] = encoded.layer_embeddings.float().cpu().numpy()
+                else:
+                    out[rows] = encoded.embedding.float().cpu().numpy()
                 if on_batch:
                     on_batch(len(rows))
         return out

@@ -351,3 +351,43 @@ def test_encode_200k_passages_within_memory_budget(tiny_model, tmp_path):
     assert sum(1 for _ in open(tmp_path / "index" / "docid")) == 200_000
     print(f"peak RSS {peak_mb:.0f} MB for 200,000 passages")
     assert peak_mb < MEMORY_BUDGET_MB, f"peak RSS {peak_mb:.0f} MB exceeds the {MEMORY_BUDGET_MB} MB budget"
+
+
+def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(collection, tmp_path):
+    """The last layer's row equals `lead-ir search dense` through FAISS; layer 1 equals a direct HF mean-pool."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from lead_ir.analysis import layer_quality
+    from lead_ir.evaluation import evaluate_runs
+
+    model = build_tiny_model(tmp_path / "two-layer", layers=2, seed=3)
+    qrels_path = tmp_path / "qrels.txt"
+    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1, "d4": 1}, "q3": {"d5": 1, "d9": 1}}
+    qrels_path.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()))
+    metrics = ["ndcg@10", "recall@5"]
+    table = layer_quality({"tiny": model}, str(collection["corpus"]), str(collection["topics"]), str(qrels_path),
+                          metrics=metrics, max_length=32, batch_size=4, k=len(DOCS))
+    assert list(table["layer"]) == [1, 2] and list(table["model"]) == ["tiny", "tiny"]
+
+    _encode(model, collection["corpus"], tmp_path / "index", "--max-length", "32")
+    out = tmp_path / "dense.trec"
+    assert cli(["-q", "search", "dense", "--index", str(tmp_path / "index"), "--model", str(model), "--topics",
+                str(collection["topics"]), "--output", str(out), "--k", str(len(DOCS))]) == 0
+    last = evaluate_runs(qrels, {"dense": read_run(out)}, metrics).means.iloc[0]
+    np.testing.assert_allclose(table.iloc[1][metrics].to_numpy(float), last[metrics].to_numpy(float), atol=1e-9)
+
+    tok, hf = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).eval()
+
+    def layer1(texts: list[str], max_len: int) -> np.ndarray:
+        batch = tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        with torch.no_grad():
+            states = hf(**batch, output_hidden_states=True).hidden_states[1]
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    d, q = layer1([t for _, t in DOCS], 32), layer1([t for _, t in TOPICS], 16)
+    run = {qid: {DOCS[j][0]: float(s[j]) for j in range(len(DOCS))} for (qid, _), s in zip(TOPICS, q @ d.T)}
+    first = evaluate_runs(qrels, {"direct": run}, metrics).means.iloc[0]
+    np.testing.assert_allclose(table.iloc[0][metrics].to_numpy(float), first[metrics].to_numpy(float), atol=1e-9)

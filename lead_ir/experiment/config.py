@@ -83,7 +83,9 @@ class ArmSection:
 @dataclass
 class EncodeSection:
     batch_size: int = 64
-    max_length: int = 256
+    # None: each checkpoint's own passage_max_len, i.e. the length it was trained at; a student
+    # trained on 128-token passages and encoded at 256 loses much of its quality (docs/results.md)
+    max_length: int | None = None
 
 
 @dataclass

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from lead_ir import jvm
+from lead_ir.analysis import exact_top_k
 from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
 from lead_ir.evaluation import evaluate_runs
 from lead_ir.fileio import atomic_open
@@ -69,12 +70,6 @@ def embed(encoder: DenseEncoder, texts: list[str], max_len: int, layers: list[in
         tok = encoder.tokenize(texts[start:start + batch], max_len)
         out.append(encoder(**tok, layers=layers).layer_embeddings.numpy())
     return np.concatenate(out, axis=1)
-
-
-def top_k(q: np.ndarray, d: np.ndarray, qids: list[str], dids: list[str], k: int) -> dict[str, dict[str, float]]:
-    scores = q @ d.T
-    idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return {qid: {dids[j]: float(scores[i, j]) for j in idx[i]} for i, qid in enumerate(qids)}
 
 
 def layer_scores(model: DenseEncoder, queries: list[str], passages: list[str], layers: list[int]) -> torch.Tensor:
@@ -196,7 +191,7 @@ def main() -> None:
             np.save(cache / "teacher_queries.npy", q_layers)
     rows = []
     for layer in range(1, 7):
-        run = top_k(q_layers[layer - 1], d_layers[layer - 1], qids, dids, 100)
+        run = exact_top_k(q_layers[layer - 1], d_layers[layer - 1], qids, dids, 100)
         if layer == 6:
             write_run(run, out / "minilm-l6.trec", "minilm-l6", k=100)
         if layer == 3:
@@ -210,7 +205,7 @@ def main() -> None:
     s_docs = embed(student, [docs[d] for d in dids], 256, [1, 2, 3])
     s_q = embed(student, [test_q[q] for q in qids], 256, [1, 2, 3])
     for layer in range(1, 4):
-        run = top_k(s_q[layer - 1], s_docs[layer - 1], qids, dids, 100)
+        run = exact_top_k(s_q[layer - 1], s_docs[layer - 1], qids, dids, 100)
         if layer == 3:
             write_run(run, out / "minilm-l3-lead.trec", "minilm-l3-lead", k=100)
         m = evaluate_runs(test_qrels, {"run": run}, ["ndcg@10", "recall@100"]).means.iloc[0]

@@ -1,0 +1,78 @@
+"""Per-layer retrieval quality: how well each layer's pooled vectors retrieve on their own.
+
+LEAD's premise is that intermediate layers carry ranking signal worth distilling; this measures it.
+Every layer of each model is pooled the way the model pools its last layer (its ``EncoderSpec``),
+the corpus and queries are encoded once with all layers, and each layer is searched exhaustively
+(exact inner product, the same ranking as a ``Flat`` FAISS index) and evaluated with ranx.
+
+    from lead_ir.analysis import layer_quality
+    table = layer_quality({"teacher": "sentence-transformers/all-MiniLM-L6-v2"},
+                          "irds:beir/scifact/test", "irds:beir/scifact/test", "irds:beir/scifact/test")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+def exact_top_k(queries: np.ndarray, docs: np.ndarray, qids: Sequence[str], doc_ids: Sequence[str], k: int,
+                block: int = 256) -> dict[str, dict[str, float]]:
+    """Exhaustive inner-product search: {qid: {doc_id: score}} of the ``k`` best documents per query."""
+    k = min(k, len(doc_ids))
+    run: dict[str, dict[str, float]] = {}
+    for start in range(0, len(qids), block):  # blocks bound the [Q, N] score matrix
+        scores = queries[start:start + block] @ docs.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        for row, cols in enumerate(top):
+            cols = cols[np.argsort(-scores[row, cols], kind="stable")]
+            run[qids[start + row]] = {doc_ids[c]: float(scores[row, c]) for c in cols}
+    return run
+
+
+def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qrels: str,
+                  metrics: Sequence[str] = ("ndcg@10", "recall@100"), max_length: int | None = None,
+                  batch_size: int = 64, k: int = 100) -> pd.DataFrame:
+    """One row per (model, layer): ``metrics`` of that layer's pooled vectors searched exhaustively.
+
+    Args:
+        models: display name -> checkpoint (directory or name, see :func:`lead_ir.resolve.resolve_model`).
+        corpus, topics, qrels: specs as everywhere in the toolkit (``irds:``, registry names, files).
+        max_length: passage tokens; None: each checkpoint's ``passage_max_len`` (queries always use
+            the checkpoint's ``query_max_len``, as dense search does).
+        k: depth of each layer's run.
+    """
+    from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
+    from lead_ir.encode import EncodeOptions, PassageEmbedder
+    from lead_ir.evaluation import evaluate_runs
+    from lead_ir.log import progress_bar
+    from lead_ir.models.encoder import DenseEncoder
+    from lead_ir.resolve import resolve_model
+
+    docs = list(iter_corpus(corpus))
+    doc_ids, doc_texts = [d.doc_id for d in docs], [d.text for d in docs]
+    judged = read_qrels(qrels)
+    queries = {q: t for q, t in read_topics(topics).items() if q in judged}
+    qids = list(queries)
+    rows = []
+    for name, model in models.items():
+        encoder = DenseEncoder.from_pretrained(resolve_model(model))
+        layers = list(range(1, encoder.num_layers + 1))
+        options = EncodeOptions(batch_size=batch_size, max_length=max_length)
+        with progress_bar(len(doc_texts), f"{name}: passages", unit="doc") as bar:
+            doc_vectors = PassageEmbedder(encoder, options).embed(doc_texts, on_batch=bar.update, layers=layers)
+        query_options = EncodeOptions(batch_size=batch_size, max_length=encoder.spec.query_max_len)
+        query_vectors = PassageEmbedder(encoder, query_options, prefix=encoder.spec.query_prefix).embed(
+            [queries[q] for q in qids], layers=layers)
+        for i, layer in enumerate(layers):
+            run = exact_top_k(query_vectors[i], doc_vectors[i], qids, doc_ids, k)
+            means = evaluate_runs(judged, {f"{name}@{layer}": run}, list(metrics)).means.iloc[0]
+            rows.append({"model": name, "layer": layer, **{m: float(means[m]) for m in metrics}})
+            logger.info("%s layer %d: %s", name, layer, ", ".join(f"{m} {means[m]:.4f}" for m in metrics))
+    return pd.DataFrame(rows, columns=["model", "layer", *metrics])
