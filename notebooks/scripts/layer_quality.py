@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from lead_ir.analysis import layer_quality
+from lead_ir.errors import LeadIRError
 from lead_ir.experiment.study import Study, load_experiment
 from lead_ir.fileio import atomic_open
 from lead_ir.log import setup_logging
@@ -28,12 +29,16 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     cfg = load_experiment(args.config)
+    known = [arm.name for arm in cfg.arms]
+    unknown = [arm for arm in args.arms if arm not in known]
+    if unknown:
+        raise SystemExit(f"unknown arm(s) {', '.join(unknown)}; {args.config} has: {', '.join(known)}")
     study = Study(cfg)
     models = {"teacher-zero-shot": study.teacher_model()}
     if cfg.teacher.warmup:
         models["teacher-warmup"] = study.out("teacher-warmup", "model")
     models |= {arm: study.out(f"student-{arm}", "model") for arm in args.arms}
-    missing = [str(path) for path in models.values() if isinstance(path, Path) and not path.is_dir()]
+    missing = [str(path) for path in models.values() if not Path(path).is_dir()]
     if missing:
         raise SystemExit(f"models not found: {', '.join(missing)}; run `lead-ir experiment {args.config}` first")
     table = layer_quality(models, cfg.data.corpus, cfg.data.test_topics, cfg.data.test_qrels,
@@ -47,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except LeadIRError as exc:  # one line, as the CLI prints them
+        raise SystemExit(f"error: {exc}") from None
