@@ -17,6 +17,7 @@ from lead_ir import jvm
 from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_path, read_json, write_json
+from lead_ir.hits import add_hits, gc_paused
 from lead_ir.log import progress, progress_bar
 from lead_ir.records import RunDict
 
@@ -55,7 +56,8 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
             for fh in shards:
                 fh.close()
         if count == 0:
-            raise LeadIRError(f"{corpus}: no documents to index; check the corpus path or spec (every document was empty or missing)")
+            raise LeadIRError(f"{corpus}: no documents to index; check the corpus path or spec "
+                              "(every document was empty or missing)")
         pyclass = jvm.pyserini("pyserini.pyclass")
         indexer = pyclass.autoclass("io.anserini.index.IndexCollection")
         with atomic_path(index_dir, is_dir=True) as tmp_index:
@@ -98,9 +100,8 @@ def search_bm25(index_dir: str | Path, topics: dict[str, str], k: int = 1000, pa
     bar = progress_bar(len(qids), desc="BM25 search", unit="q")
     for start in range(0, len(qids), batch_size):
         batch = qids[start:start + batch_size]
-        results = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=max(1, threads))
-        for qid in batch:
-            run[qid] = {hit.docid: float(hit.score) for hit in results.get(qid, [])}
+        with gc_paused():
+            add_hits(searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=max(1, threads)), run, batch)
         bar.update(len(batch))
     bar.close()
     return run

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lead_ir.errors import LeadIRError, closest
-from lead_ir.evaluation import evaluate_runs, metric_label, latex_table, normalize_metric
+from lead_ir.evaluation import evaluate_runs, latex_table, metric_label, normalize_metric
 from lead_ir.records import Qrels, RunDict
 
 logger = logging.getLogger(__name__)
@@ -135,8 +135,8 @@ class Comparison:
                     continue
                 d, lo, hi = (self.table.at[run, f"{m}:{k}:{base}"] for k in ("delta", "ci_low", "ci_high"))
                 cells[f"{label} delta"] = f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-                w, t, l = (int(self.table.at[run, f"{m}:{k}:{base}"]) for k in ("wins", "ties", "losses"))
-                cells[f"{label} W/T/L"] = f"{w}/{t}/{l}"
+                wins, ties, losses = (int(self.table.at[run, f"{m}:{k}:{base}"]) for k in ("wins", "ties", "losses"))
+                cells[f"{label} W/T/L"] = f"{wins}/{ties}/{losses}"
             rows[run] = cells
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "run"
@@ -256,7 +256,8 @@ def _check(names: Sequence[str], baselines: Sequence[str], test: str, correction
         raise LeadIRError("name at least one baseline run")
     for base in baselines:
         if base not in names:
-            raise LeadIRError(f"baseline '{base}' is not one of the runs{closest(base, names)}; runs: {', '.join(names)}")
+            raise LeadIRError(f"baseline '{base}' is not one of the runs{closest(base, names)}; "
+                              f"runs: {', '.join(names)}")
     if test not in TESTS:
         raise LeadIRError(f"unknown test '{test}'{closest(test, TESTS)}; choose one of {', '.join(TESTS)}")
     if correction not in CORRECTIONS:

@@ -97,7 +97,8 @@ def default_metrics(family: str) -> list[str]:
     return list(DEFAULT_METRICS[family])
 
 
-def resolve_metrics(metrics: Sequence[str] | None, qrels_spec: str | None = None, family: str | None = None) -> list[str]:
+def resolve_metrics(metrics: Sequence[str] | None, qrels_spec: str | None = None,
+                    family: str | None = None) -> list[str]:
     """Explicit metrics (normalised, deduplicated) or the defaults of the qrels' family."""
     if metrics:
         return list(dict.fromkeys(normalize_metric(m) for m in metrics))

@@ -58,7 +58,8 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
         yield item
     bar.close()
     elapsed = time.perf_counter() - start
-    logger.info("[finished] %s: %d %s in %.1fs (%.1f %s/s)", desc, count, unit, elapsed, count / max(elapsed, 1e-9), unit)
+    logger.info("[finished] %s: %d %s in %.1fs (%.1f %s/s)", desc, count, unit, elapsed,
+                count / max(elapsed, 1e-9), unit)
 
 
 def progress_bar(total: int | None, desc: str, unit: str = "it", **kwargs) -> tqdm:

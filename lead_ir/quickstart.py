@@ -41,7 +41,8 @@ def run_quickstart(config: str | Path | None = None, overrides: list[str] | None
              f"training logs:        {results}/logs/"]
     if made:
         lines.append(f"plots:                {', '.join(str(p) for p in made)}")
-    lines += [f"notebooks:            {REPO_ROOT / 'notebooks'} (01_leaderboard, 02_per_query_analysis, 03_lead_layers)",
+    lines += [f"notebooks:            {REPO_ROOT / 'notebooks'} "
+              "(01_leaderboard, 02_per_query_analysis, 03_lead_layers)",
               f"stage outputs:        {cfg.output_dir} (re-running skips finished stages); "
               f"stage time {result['wall_time_s']:.0f}s"]
     return "\n".join(lines)

@@ -72,5 +72,6 @@ def read_run(path: str | Path, return_tag: bool = False) -> RunDict | tuple[RunD
                                        "a run holds one line per (query, document)")
             hits[docid] = score
     if not run:
-        raise InputFormatError(path, None, "run file is empty", "write the run again; a TREC run has one line per (query, document)")
+        raise InputFormatError(path, None, "run file is empty",
+                               "write the run again; a TREC run has one line per (query, document)")
     return (run, tag) if return_tag else run

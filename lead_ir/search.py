@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir import jvm
-from lead_ir.errors import IndexMismatchError, LeadIRError
+from lead_ir.errors import IndexMismatchError
 from lead_ir.fileio import atomic_path
+from lead_ir.hits import add_hits, gc_paused
 from lead_ir.records import RunDict
 
 logger = logging.getLogger(__name__)
@@ -113,11 +114,6 @@ def open_dense_searcher(index_dir: str | Path, query_encoder):
     return searcher
 
 
-def _hits_to_run(results: dict, run: RunDict) -> None:
-    for qid, hits in results.items():
-        run[qid] = {hit.docid: float(hit.score) for hit in hits}
-
-
 def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str], k: int = 1000,
                  batch_size: int = 64, threads: int = 1, device: str | None = None) -> RunDict:
     """Search ``topics`` (query_id -> text) with ``FaissSearcher.batch_search`` -> ``{qid: {docid: score}}``."""
@@ -129,7 +125,8 @@ def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str
     bar = progress_bar(len(qids), desc="dense search", unit="q")
     for start in range(0, len(qids), batch_size):
         batch = qids[start:start + batch_size]
-        _hits_to_run(searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=threads), run)
+        with gc_paused():
+            add_hits(searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=threads), run, batch)
         bar.update(len(batch))
     bar.close()
     return run
@@ -156,9 +153,10 @@ def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str 
     bar = progress_bar(len(qids), desc="hybrid search", unit="q")
     for start in range(0, len(qids), batch_size):
         batch = qids[start:start + batch_size]
-        results = hybrid.batch_search([topics[q] for q in batch], batch, k0=k0, k=k, threads=threads, alpha=alpha,
-                                      normalization=normalization, weight_on_dense=weight_on_dense)
-        _hits_to_run(results, run)
+        with gc_paused():
+            results = hybrid.batch_search([topics[q] for q in batch], batch, k0=k0, k=k, threads=threads,
+                                          alpha=alpha, normalization=normalization, weight_on_dense=weight_on_dense)
+            add_hits(results, run, batch)
         bar.update(len(batch))
     bar.close()
     return run

@@ -82,7 +82,8 @@ TOY_DOCS = [
     ("d7", "The Cranfield experiments established test collection evaluation."),
     ("d8", "Hard negatives are mined from the top results of a first-stage retriever."),
 ]
-TOY_TOPICS = [("q1", "lexical ranking lucene"), ("q2", "teacher student distillation"), ("q3", "similarity search vectors")]
+TOY_TOPICS = [("q1", "lexical ranking lucene"), ("q2", "teacher student distillation"),
+              ("q3", "similarity search vectors")]
 TOY_QRELS = [("q1", "d2", 1), ("q2", "d3", 2), ("q2", "d4", 1), ("q3", "d5", 1)]
 
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures_models import WORD_VOCAB, build_tiny_bert
 
 from lead_ir.cli import main
@@ -57,45 +56,61 @@ CASES = {
     # corpora
     "corpus-bad-json": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "contents": "x"}) + '{"id": "d2", \n'),
                         r"c\.jsonl:2: not valid JSON"),
-    "corpus-no-id": (lambda t: _index(t, "c.jsonl", jsonl({"contents": "x"})), r"c\.jsonl:1: no document id"),
-    "corpus-no-text": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "url": "x"})), r"c\.jsonl:1: no document text"),
-    "corpus-duplicate-id": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "contents": "x"}, {"id": "d1", "contents": "y"})),
+    "corpus-no-id": (lambda t: _index(t, "c.jsonl", jsonl({"contents": "x"})),
+                     r"c\.jsonl:1: no document id"),
+    "corpus-no-text": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "url": "x"})),
+                       r"c\.jsonl:1: no document text"),
+    "corpus-duplicate-id": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "contents": "x"},
+                                                                 {"id": "d1", "contents": "y"})),
                             r"c\.jsonl:2: duplicate document id 'd1'.*deduplicate"),
     "corpus-tsv-fields": (lambda t: _index(t, "c.tsv", "1\ttext\n2\n"), r"c\.tsv:2: expected 'pid<TAB>text'"),
     "corpus-trec-no-docno": (lambda t: _index(t, "c.trec", "<DOC>\n<TEXT>x</TEXT>\n</DOC>\n"),
                              r"c\.trec:1: document without <DOCNO>"),
-    "corpus-trec-unclosed": (lambda t: _index(t, "c.trec", "<DOC>\n<DOCNO>a</DOCNO>\n"), r"c\.trec:1: <DOC> without a closing"),
+    "corpus-trec-unclosed": (lambda t: _index(t, "c.trec", "<DOC>\n<DOCNO>a</DOCNO>\n"),
+                             r"c\.trec:1: <DOC> without a closing"),
     "corpus-missing-file": (lambda t: ["index", "bm25", "--corpus", str(t / "nope.jsonl"), "--index", str(t / OUT)],
                             r"nope\.jsonl: file not found"),
-    "corpus-only-empty-docs": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "contents": " "})), r"no documents to index"),
+    "corpus-only-empty-docs": (lambda t: _index(t, "c.jsonl", jsonl({"id": "d1", "contents": " "})),
+                               r"no documents to index"),
     "unknown-irds-id": (lambda t: ["index", "bm25", "--corpus", "irds:beir/scifakt/test", "--index", str(t / OUT)],
                         r"unknown ir_datasets id 'beir/scifakt/test'"),
     # topics and qrels
-    "topics-one-column": (lambda t: _mine(t, topics="q1 first query\n"), r"topics\.tsv:1: expected 'qid<TAB>query text'"),
-    "topics-duplicate-qid": (lambda t: _mine(t, topics="q1\ta\nq1\tb\n"), r"topics\.tsv:2: duplicate query id 'q1'"),
-    "topics-unknown-name": (lambda t: ["search", "bm25", "--index", str(t), "--topics", "dl19-pasage", "--output", str(t / OUT)],
+    "topics-one-column": (lambda t: _mine(t, topics="q1 first query\n"),
+                          r"topics\.tsv:1: expected 'qid<TAB>query text'"),
+    "topics-duplicate-qid": (lambda t: _mine(t, topics="q1\ta\nq1\tb\n"),
+                             r"topics\.tsv:2: duplicate query id 'q1'"),
+    "topics-unknown-name": (lambda t: ["search", "bm25", "--index", str(t), "--topics", "dl19-pasage",
+                                       "--output", str(t / OUT)],
                             r"unknown topic set 'dl19-pasage' \(did you mean 'dl19-passage'\?\)"),
-    "qrels-bad-relevance": (lambda t: _mine(t, qrels="q1 0 d1 yes\n"), r"qrels\.txt:1: relevance 'yes' is not an integer"),
-    "qrels-wrong-columns": (lambda t: _mine(t, qrels="q1 0 d1 1 extra x\n"), r"qrels\.txt:1: expected 'qid 0 docid relevance'"),
-    "qrels-conflicting": (lambda t: _mine(t, qrels="q1 0 d1 1\nq1 0 d1 2\n"), r"qrels\.txt:2: query 'q1' judges document 'd1' twice"),
+    "qrels-bad-relevance": (lambda t: _mine(t, qrels="q1 0 d1 yes\n"),
+                            r"qrels\.txt:1: relevance 'yes' is not an integer"),
+    "qrels-wrong-columns": (lambda t: _mine(t, qrels="q1 0 d1 1 extra x\n"),
+                            r"qrels\.txt:1: expected 'qid 0 docid relevance'"),
+    "qrels-conflicting": (lambda t: _mine(t, qrels="q1 0 d1 1\nq1 0 d1 2\n"),
+                          r"qrels\.txt:2: query 'q1' judges document 'd1' twice"),
     # runs
     "run-wrong-columns": (lambda t: _mine(t, run="q1 Q0 d1 1 2.0\n"), r"run\.trec:1: expected 6 fields"),
-    "run-non-numeric-score": (lambda t: _evaluate(t, run="q1 Q0 d1 1 high t\n"), r"run\.trec:1: score 'high' is not a number"),
-    "run-nan-score": (lambda t: _evaluate(t, run="q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 NaN t\n"), r"run\.trec:2: score 'NaN' is not finite"),
+    "run-non-numeric-score": (lambda t: _evaluate(t, run="q1 Q0 d1 1 high t\n"),
+                              r"run\.trec:1: score 'high' is not a number"),
+    "run-nan-score": (lambda t: _evaluate(t, run="q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 NaN t\n"),
+                      r"run\.trec:2: score 'NaN' is not finite"),
     "run-duplicate-pair": (lambda t: _evaluate(t, run="q1 Q0 d1 1 2.0 t\nq1 Q0 d1 2 1.0 t\n"),
                            r"run\.trec:2: query 'q1' retrieves document 'd1' twice"),
     "run-empty": (lambda t: _evaluate(t, run=""), r"run\.trec: run file is empty"),
-    "run-queries-match-no-topic": (lambda t: _mine(t, topics="x1\tother\n"), r"none of the run's 2 query ids are in the topics"),
+    "run-queries-match-no-topic": (lambda t: _mine(t, topics="x1\tother\n"),
+                                   r"none of the run's 2 query ids are in the topics"),
     "run-queries-match-no-qrels": (lambda t: _evaluate(t, qrels="z9 0 d1 1\n"), r"(?i)no .*quer.*(judg|qrels)"),
     # training files and configs
-    "train-file-missing-fields": (lambda t: _train(t, "data: {train: %s, corpus: %s}\nstudent: {path: %s}\n" % (
+    "train-file-missing-fields": (lambda t: _train(t, "data: {{train: {}, corpus: {}}}\nstudent: {{path: {}}}\n".format(
         w(t / "train.jsonl", jsonl({"qid": "1", "query": "x"})), w(t / "c.jsonl", jsonl({"id": "d1", "contents": "x"})),
         t / "model"), "run.output_dir=" + str(t / OUT)), r"train\.jsonl:1: .*'positives'"),
-    "config-unknown-key": (lambda t: _train(t, "optim: {lrr: 1e-5}\n"), r"unknown config key 'optim.lrr' \(did you mean 'lr'\?\)"),
+    "config-unknown-key": (lambda t: _train(t, "optim: {lrr: 1e-5}\n"),
+                           r"unknown config key 'optim.lrr' \(did you mean 'lr'\?\)"),
     "config-bad-choice": (lambda t: _train(t, "loss: {layer_selection: randm}\n"),
                           r"loss.layer_selection: 'randm' is not one of .*did you mean 'random'"),
     "config-bad-yaml": (lambda t: _train(t, "optim: {lr: [1e-5\n"), r"train\.yaml:\d+: not valid YAML"),
-    "config-bad-override": (lambda t: _train(t, "{}\n", "optim.lr"), r"override 'optim.lr' is not of the form key=value"),
+    "config-bad-override": (lambda t: _train(t, "{}\n", "optim.lr"),
+                            r"override 'optim.lr' is not of the form key=value"),
 }
 
 
@@ -121,7 +136,8 @@ def dense_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("dense")
     model_a = build_tiny_bert(root / "a", WORD_VOCAB, hidden=32, layers=2)
     model_b = build_tiny_bert(root / "b", WORD_VOCAB, hidden=48, layers=2)
-    corpus = w(root / "corpus.jsonl", jsonl(*({"id": f"d{i}", "contents": f"cell protein {i} gene"} for i in range(20))))
+    corpus = w(root / "corpus.jsonl",
+               jsonl(*({"id": f"d{i}", "contents": f"cell protein {i} gene"} for i in range(20))))
     assert main(["-q", "encode", "--model", str(model_a), "--corpus", corpus, "--index", str(root / "index")]) == 0
     return {"root": root, "a": model_a, "b": model_b, "corpus": corpus, "index": root / "index"}
 
@@ -147,7 +163,8 @@ def _spec_variant(model: Path, dst: Path, **changes) -> Path:
 DENSE_CASES = {
     "model-without-weights": (lambda s, t: ["encode", "--model", str(_strip(s["a"], t / "m", "*.safetensors")),
                                             "--corpus", s["corpus"], "--index", str(t / OUT)], r"no model weights"),
-    "model-without-tokenizer": (lambda s, t: ["encode", "--model", str(_strip(s["a"], t / "m", "vocab.txt", "tokenizer*")),
+    "model-without-tokenizer": (lambda s, t: ["encode", "--model",
+                                              str(_strip(s["a"], t / "m", "vocab.txt", "tokenizer*")),
                                               "--corpus", s["corpus"], "--index", str(t / OUT)], r"no tokenizer"),
     "index-dim-mismatch": (lambda s, t: ["search", "dense", "--index", str(s["index"]), "--model", str(s["b"]),
                                          "--topics", w(t / "topics.tsv", TOPICS), "--output", str(t / OUT)],
@@ -201,9 +218,11 @@ def test_bad_model_or_index_exits_2(case, dense_setup, tmp_path, capsys):
 # ---------------------------------------------------------------- environment
 def test_no_jdk_anywhere(tmp_path):
     """A fresh process with no Java >= 21 reachable: one line, exit 2."""
-    env = {**os.environ, "JAVA_HOME": str(tmp_path / "none"), "LEAD_IR_JVM_DIRS": str(tmp_path), "LEAD_IR_JAVA": "system"}
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "none"), "LEAD_IR_JVM_DIRS": str(tmp_path),
+           "LEAD_IR_JAVA": "system"}
     corpus = w(tmp_path / "c.jsonl", jsonl({"id": "d1", "contents": "some text"}))
-    out = subprocess.run([sys.executable, "-m", "lead_ir", "index", "bm25", "--corpus", corpus, "--index", str(tmp_path / OUT)],
+    out = subprocess.run([sys.executable, "-m", "lead_ir", "index", "bm25", "--corpus", corpus,
+                          "--index", str(tmp_path / OUT)],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("lead-ir: error: no Java >= 21 found for Pyserini")

@@ -14,8 +14,6 @@ from lead_ir.compare import compare_scores, correct
 from lead_ir.errors import LeadIRError
 
 
-
-
 def holm_reference(pvalues: list[float]) -> list[float]:
     """Holm (1979) written out independently: sorted step-down, monotone, capped at 1."""
     m = len(pvalues)
@@ -46,7 +44,8 @@ def per_query():
     base = rng.uniform(0.2, 0.8, 60)
     index = pd.Index([f"q{i}" for i in range(60)], dtype=object)
     runs = {"base": base, "good": np.clip(base + rng.normal(0.08, 0.05, 60), 0, 1),
-            "same": np.clip(base + rng.normal(0, 0.05, 60), 0, 1), "mid": np.clip(base + rng.normal(0.04, 0.1, 60), 0, 1)}
+            "same": np.clip(base + rng.normal(0, 0.05, 60), 0, 1),
+            "mid": np.clip(base + rng.normal(0.04, 0.1, 60), 0, 1)}
     return {n: pd.DataFrame({"ndcg@10": v, "recall@100": np.sqrt(v)}, index=index) for n, v in runs.items()}
 
 
@@ -64,7 +63,8 @@ def test_ttest_pvalues_and_holm_equal_independent_computation(per_query):
 
 
 def test_fisher_pvalues_equal_seeded_reference(per_query):
-    comp = compare_scores(per_query, ["ndcg@10"], ["base"], test="fisher", correction="holm", n_permutations=2000, seed=7)
+    comp = compare_scores(per_query, ["ndcg@10"], ["base"], test="fisher", correction="holm",
+                          n_permutations=2000, seed=7)
     raw = [fisher_reference(per_query[a]["ndcg@10"], per_query[b]["ndcg@10"], 2000, 7)
            for a, b in zip(comp.pvalues.run_a, comp.pvalues.run_b, strict=True)]
     assert comp.pvalues.p.tolist() == pytest.approx(raw, abs=1e-12)

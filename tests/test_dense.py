@@ -290,7 +290,7 @@ def test_pyserini_cli_with_encoded_queries_gives_the_same_run(tiny_model, collec
     a, b = read_run(ours), read_run(theirs)
     assert a.keys() == b.keys() == {q for q, _ in TOPICS}
     for qid in a:  # same ranking (ties, if any, broken by docid on both sides) and same scores
-        ranked = lambda run: sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))  # noqa: E731
+        ranked = lambda run, qid=qid: sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))  # noqa: E731
         assert [d for d, _ in ranked(a)] == [d for d, _ in ranked(b)]
         np.testing.assert_allclose([s for _, s in ranked(a)], [s for _, s in ranked(b)], atol=2e-6)
 

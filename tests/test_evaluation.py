@@ -13,8 +13,15 @@ import pandas as pd
 import pytest
 
 from lead_ir.errors import LeadIRError
-from lead_ir.evaluation import (default_metrics, evaluate_runs, format_means, normalize_metric, per_query_scores,
-                                trec_order, unique_names)
+from lead_ir.evaluation import (
+    default_metrics,
+    evaluate_runs,
+    format_means,
+    normalize_metric,
+    per_query_scores,
+    trec_order,
+    unique_names,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "runs" / "scifact-example"

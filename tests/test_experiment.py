@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fixtures_models import WORD_VOCAB, build_tiny_bert
 
 from lead_ir.cli import main
@@ -29,7 +28,8 @@ def _toy(directory: Path) -> dict[str, Path]:
     """40 documents; 20 training and 6 test queries, each with one relevant document."""
     directory.mkdir(parents=True, exist_ok=True)
     docs = {f"d{i}": " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(6)) for i in range(40)}
-    (directory / "corpus.jsonl").write_text("".join(json.dumps({"id": d, "contents": t}) + "\n" for d, t in docs.items()))
+    (directory / "corpus.jsonl").write_text("".join(json.dumps({"id": d, "contents": t}) + "\n"
+                                                    for d, t in docs.items()))
     for split, qids in (("train", range(20)), ("test", range(20, 26))):
         (directory / f"{split}-topics.tsv").write_text(
             "".join(f"q{i}\t{' '.join(docs[f'd{i}'].split()[:3])}\n" for i in qids))
@@ -125,7 +125,8 @@ def test_killed_experiment_resumes_to_the_same_leaderboard(tmp_path, teacher):
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(checkpoints.glob("step-*/")):
         time.sleep(0.05)
-    assert proc.poll() is None, "the experiment finished before it could be killed: " + proc.stderr.read().decode()[-500:]
+    assert proc.poll() is None, ("the experiment finished before it could be killed: "
+                                 + proc.stderr.read().decode()[-500:])
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "exp" / "stages" / "student-lead" / "manifest.json").exists()

@@ -33,7 +33,8 @@ def test_msmarco_tsv_and_gzip(tmp_path):
 
 def test_trec_sgml(tmp_path):
     path = tmp_path / "docs.trec"
-    path.write_text("<DOC>\n<DOCNO> FT911-1 </DOCNO>\n<HEADLINE>Big news</HEADLINE>\n<TEXT>\nsome text\n</TEXT>\n</DOC>\n"
+    path.write_text("<DOC>\n<DOCNO> FT911-1 </DOCNO>\n<HEADLINE>Big news</HEADLINE>\n"
+                    "<TEXT>\nsome text\n</TEXT>\n</DOC>\n"
                     "<DOC>\n<DOCNO>FT911-2</DOCNO>\n<TEXT>other</TEXT>\n</DOC>\n")
     assert docs(path) == [("FT911-1", "Big news some text"), ("FT911-2", "other")]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from fixtures_models import WORD_VOCAB, build_tiny_bert, write_toy_data
 
 ENV = {**os.environ, "LEAD_IR_QUIET": "1", "PYTHONUNBUFFERED": "1"}
@@ -104,7 +103,8 @@ def test_encode_killed_and_resumed_is_byte_identical(tiny, seed):
     corpus = root / "corpus.jsonl"
     words = WORD_VOCAB[5:60]
     rng = random.Random(0)
-    corpus.write_text("".join(json.dumps({"id": f"p{i}", "contents": " ".join(rng.choices(words, k=rng.randint(3, 20)))})
+    corpus.write_text("".join(json.dumps({"id": f"p{i}",
+                                          "contents": " ".join(rng.choices(words, k=rng.randint(3, 20)))})
                               + "\n" for i in range(6000)))
     common = ["encode", "--model", str(tiny["teacher"]), "--corpus", str(corpus), "--batch-size", "32",
               "--chunk-size", "250"]

@@ -3,12 +3,11 @@ ColBERT MaxSim and cross-encoder per-layer heads."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
+from fixtures_models import CHAR_VOCAB, WORD_VOCAB, build_tiny_bert
 from transformers import AutoModel, BertConfig, BertForSequenceClassification
 
-from fixtures_models import CHAR_VOCAB, WORD_VOCAB, build_tiny_bert
 from lead_ir.errors import LeadIRError
 from lead_ir.models import DenseEncoder, EncoderSpec
 from lead_ir.models.colbert import ColBERTEncoder, ColBERTSpec

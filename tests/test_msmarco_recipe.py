@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fixtures_models import WORD_VOCAB, build_tiny_bert
 
 from lead_ir.cli import main
@@ -39,7 +38,8 @@ def recipe_overrides(data: Path, teacher: Path, work: Path) -> list[str]:
     return [f"data.corpus={data / 'collection.tsv'}", f"data.train_topics={data / 'queries.train.tsv'}",
             f"data.train_qrels={data / 'qrels.train.tsv'}", f"data.test_topics={data / 'queries.dev.tsv'}",
             f"data.test_qrels={data / 'qrels.dev.tsv'}", "data.dev_fraction=0.25",
-            f"data.extra_test_sets=[{{name: dl, topics: {data / 'queries.dl.tsv'}, qrels: {data / 'qrels.dl.tsv'}, metrics: [ndcg@10]}}]",
+            f"data.extra_test_sets=[{{name: dl, topics: {data / 'queries.dl.tsv'}, "
+            f"qrels: {data / 'qrels.dl.tsv'}, metrics: [ndcg@10]}}]",
             f"teacher.model={teacher}", "teacher.train.optim.max_steps=2", "train.optim.max_steps=3",
             "train.optim.batch_queries=4", "train.data.negatives=2", "train.data.negatives_depth=8",
             "train.run.eval_every=0", "train.run.save_every=0", "train.run.threads=1", "bm25.threads=1",

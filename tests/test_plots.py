@@ -12,8 +12,6 @@ from lead_ir import plots
 from lead_ir.errors import InputFormatError, LeadIRError
 
 
-
-
 def _image(path):
     """The PNG as an array; fails unless it is a real, non-blank image."""
     import matplotlib.image

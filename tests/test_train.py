@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from fixtures_models import CHAR_VOCAB, QUERIES, WORD_VOCAB, build_tiny_bert, write_toy_data
+
 from lead_ir.config import load_config
 from lead_ir.errors import ConfigError
 from lead_ir.losses.objective import ObjectiveSettings

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=text, description=text)
             cmd.add_arguments(sub)
             sub.set_defaults(_run=cmd.run)
-    for prefix, sub in parents.items():
+    for sub in parents.values():
         sub.set_defaults(_group=sub)
     return parser
 

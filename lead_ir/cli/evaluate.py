@@ -50,7 +50,8 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
                         help="test each run against the baselines (default) or every pair of runs")
     parser.add_argument("--permutations", type=int, default=10_000, help="randomisation test permutations")
     parser.add_argument("--seed", type=int, default=42, help="randomisation test seed")
-    parser.add_argument("--output-dir", help="where to write leaderboard.{md,tex,csv} (default: the first run's folder)")
+    parser.add_argument("--output-dir",
+                        help="where to write leaderboard.{md,tex,csv} (default: the first run's folder)")
     parser.add_argument("--prefix", default="leaderboard", help="output file name prefix")
 
 

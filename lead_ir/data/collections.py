@@ -179,7 +179,8 @@ def read_topics(spec: str) -> dict[str, str]:
     if empty:
         logger.warning("%s: %d empty quer%s skipped", spec, empty, "y" if empty == 1 else "ies")
     if not queries:
-        raise LeadIRError(f"{spec}: no topics found; pass a topics file with one query per line, irds:<id> or a registry name")
+        raise LeadIRError(f"{spec}: no topics found; pass a topics file with one query per line, "
+                          "irds:<id> or a registry name")
     topic_set = load_registry().get(spec)
     if topic_set and topic_set.topics and len(queries) != topic_set.topics:
         logger.warning("%s: read %d topics, the registry expects %d", spec, len(queries), topic_set.topics)
@@ -248,7 +249,8 @@ def read_qrels(spec: str) -> Qrels:
         qrels[qrel.query_id][qrel.doc_id] = qrel.relevance
         count += 1
     if not qrels:
-        raise LeadIRError(f"{spec}: no judgments found; pass a TREC (qid 0 docid rel) or BEIR qrels file, irds:<id> or a registry name")
+        raise LeadIRError(f"{spec}: no judgments found; pass a TREC (qid 0 docid rel) or BEIR qrels file, "
+                          "irds:<id> or a registry name")
     topic_set = load_registry().get(spec)
     if topic_set and topic_set.qrels and count != topic_set.qrels:
         logger.warning("%s: read %d judgments, the registry expects %d", spec, count, topic_set.qrels)
@@ -284,8 +286,8 @@ def _resolve_qrels(topic_set: TopicSet) -> str:
         except Exception as exc:
             raise LeadIRError(f"topic set '{topic_set.name}': {topic_set.qrels_file} not found locally and Pyserini "
                               f"could not fetch it ({exc}); put it in $LEAD_IR_TOPICS_DIR") from None
-    raise LeadIRError(f"topic set '{topic_set.name}': no qrels source; add irds, qrels_file or pyserini_qrels to its entry in "
-                     f"topics/registry.yaml")
+    raise LeadIRError(f"topic set '{topic_set.name}': no qrels source; add irds, qrels_file or pyserini_qrels "
+                      f"to its entry in topics/registry.yaml")
 
 
 def jvm_qrels_file(name: str) -> str:

@@ -43,7 +43,8 @@ def parse_json_line(path: Path, line_no: int, line: str) -> dict:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise InputFormatError(path, line_no, f"not valid JSON ({exc.msg})", "each line must be one JSON object") from None
+        raise InputFormatError(path, line_no, f"not valid JSON ({exc.msg})",
+                               "each line must be one JSON object") from None
     if not isinstance(obj, dict):
         raise InputFormatError(path, line_no, f"expected a JSON object, found {type(obj).__name__}")
     return obj
@@ -87,7 +88,8 @@ def iter_tsv_docs(path: Path) -> Iterator[tuple[int, Doc]]:
             elif len(parts) == 3:
                 yield line_no, Doc(parts[0].strip(), join_title(parts[1], parts[2]))
             else:
-                raise InputFormatError(path, line_no, f"expected 'pid<TAB>text', found {len(parts)} tab-separated fields")
+                raise InputFormatError(path, line_no,
+                                       f"expected 'pid<TAB>text', found {len(parts)} tab-separated fields")
 
 
 _TAG = re.compile(r"<(/?)([A-Za-z]+)>")
@@ -139,7 +141,8 @@ def iter_tsv_queries(path: Path) -> Iterator[tuple[int, Query]]:
                 continue
             parts = line.split("\t")
             if len(parts) < 2:
-                raise InputFormatError(path, line_no, "expected 'qid<TAB>query text'", "topics TSV files have two columns")
+                raise InputFormatError(path, line_no, "expected 'qid<TAB>query text'",
+                                       "topics TSV files have two columns")
             yield line_no, Query(parts[0].strip(), " ".join(p for p in parts[1:] if p))
 
 

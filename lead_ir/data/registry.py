@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -39,7 +39,7 @@ def registry_path() -> Path:
     return Path(os.environ.get("LEAD_IR_TOPIC_REGISTRY", REPO_ROOT / "topics" / "registry.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_registry(path: str | None = None) -> dict[str, TopicSet]:
     path = Path(path) if path else registry_path()
     if not path.exists():

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,8 @@ class Pipeline:
             if not hits:
                 from lead_ir.errors import closest
 
-                raise LeadIRError(f"--force {pattern}: no such stage{closest(pattern, names)}; stages: {', '.join(names)}")
+                raise LeadIRError(f"--force {pattern}: no such stage{closest(pattern, names)}; "
+                                  f"stages: {', '.join(names)}")
             chosen.update(hits)
         return chosen
 
@@ -143,7 +144,7 @@ class Pipeline:
             manifest = {"stage": stage.name, "key_hash": status.key_hash, "key": stage.key,
                         "inputs": {d: results[d]["key_hash"] for d in stage.deps}, "versions": versions(),
                         "wall_time_s": round(time.perf_counter() - start, 2), "outputs": outputs,
-                        "finished_at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
+                        "finished_at": datetime.now(UTC).isoformat(timespec="microseconds")}
             write_json(folder / MANIFEST, manifest)
             results[stage.name] = manifest
             logger.info("stage %s: finished in %.1fs", stage.name, manifest["wall_time_s"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lead_ir.config import from_dict
-from lead_ir.errors import ConfigError, LeadIRError
+from lead_ir.errors import ConfigError
 from lead_ir.experiment.config import ArmSection, ExperimentConfig
 from lead_ir.experiment.runner import Pipeline, Stage
 from lead_ir.fileio import write_json
@@ -83,7 +83,8 @@ class Study:
         stages = [
             Stage("bm25-index", self._bm25_index, key={"corpus": c.data.corpus},
                   description="Lucene index of the corpus"),
-            Stage("split", self._split, key=dataclasses.asdict(c.data), description="train/dev split of training queries"),
+            Stage("split", self._split, key=dataclasses.asdict(c.data),
+                  description="train/dev split of training queries"),
             Stage("bm25-runs", self._bm25_runs, deps=("bm25-index", "split"),
                   key={"bm25": dataclasses.asdict(c.bm25), "test": self.test_sets(), "depth": c.evaluation.run_depth}),
             Stage("mine", self._mine, deps=("bm25-runs", "split"), key=dataclasses.asdict(c.mining)),

@@ -88,8 +88,8 @@ class DenseEncoder(nn.Module):
         for layer in layers:
             if not 1 <= layer <= self.num_layers:
                 raise LeadIRError(f"layer {layer} is out of range: this encoder has layers 1..{self.num_layers}")
-        stacked = torch.stack([self._finish(pool(out.hidden_states[l], attention_mask, self.spec.pooling))
-                               for l in layers])
+        stacked = torch.stack([self._finish(pool(out.hidden_states[layer], attention_mask, self.spec.pooling))
+                               for layer in layers])
         return EncoderOutput(embedding, stacked, tuple(layers))
 
     def layer_reps(self, queries: Sequence[str], passages: Sequence[str], layers: Sequence[int]) -> LayerReps:

@@ -90,7 +90,8 @@ def train_lead(args, docs, bm25_train, dev_run, log_path: Path) -> DenseEncoder:
     qids = [q for q in sorted(train_q) if q in train_qrels][:-100]
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr)
     warm = max(1, args.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (args.steps - s) / (args.steps - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm,
+                                                                 max(0.0, (args.steps - s) / (args.steps - warm))))
     lines = [dict(step=0, **dev_eval(student, dev_run, docs))]
     pairs: list[tuple[int, int]] = []
     for step in range(1, args.steps + 1):
@@ -110,7 +111,8 @@ def train_lead(args, docs, bm25_train, dev_run, log_path: Path) -> DenseEncoder:
             t_scores = layer_scores(teacher, texts, passages, [p[0] for p in pairs] + [6])
         s_scores = layer_scores(student, texts, passages, [p[1] for p in pairs] + [3])
         tau = 0.05  # cosine scores -> logits (the model was trained with scale 20)
-        kl = [torch.nn.functional.kl_div(torch.log_softmax(s_scores[i] / tau, -1), torch.log_softmax(t_scores[i] / tau, -1),
+        kl = [torch.nn.functional.kl_div(torch.log_softmax(s_scores[i] / tau, -1),
+                                         torch.log_softmax(t_scores[i] / tau, -1),
                                          log_target=True, reduction="batchmean") for i in range(len(pairs) + 1)]
         ce_t = torch.stack([torch.nn.functional.cross_entropy(t_scores[i] / tau, labels) for i in range(len(pairs))])
         weights = torch.softmax(-ce_t / 10.0, 0)
