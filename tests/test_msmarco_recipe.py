@@ -3,6 +3,7 @@ corpus in the MS MARCO file formats (collection TSV, queries TSV, TREC qrels).""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def recipe_overrides(data: Path, teacher: Path, work: Path) -> list[str]:
             f"qrels: {data / 'qrels.dl.tsv'}, metrics: [ndcg@10]}}]",
             f"teacher.model={teacher}", "teacher.train.optim.max_steps=2", "train.optim.max_steps=3",
             "train.optim.batch_queries=4", "train.data.negatives=2", "train.data.negatives_depth=8",
-            "train.run.eval_every=0", "train.run.save_every=0", "train.run.threads=1", "bm25.threads=1",
+            "train.run.eval_every=3", "train.run.save_every=0", "evaluation.dev_pool_depth=4",
+            "train.run.threads=1", "bm25.threads=1",
             "bm25.train_depth=10", "mining.depth=10", "mining.num_negatives=8", "encode.batch_size=16",
             "arms.2.train.loss.num_layer_pairs=3", "evaluation.run_depth=20",
             f"output_dir={work / 'exp'}", f"results_dir={work / 'results'}"]
@@ -55,7 +57,7 @@ def test_recipe_validates_and_dry_runs(capsys):
     assert [t.name for t in cfg.data.extra_test_sets] == ["dl19", "dl20"]
     assert main(["experiment", str(RECIPE), "--dry-run"]) == 0
     plan = capsys.readouterr().out
-    assert "teacher-warmup" in plan and "student-lead" in plan and "leaderboard" in plan
+    assert "teacher-warmup" in plan and "student-lead" in plan and "leaderboard" in plan and "dev-pool" in plan
 
 
 @pytest.mark.java
@@ -71,3 +73,11 @@ def test_recipe_end_to_end_on_synthetic_msmarco(tmp_path):
     board = (results / "leaderboard.md").read_text()
     assert "MRR@10" in board and "lead" in board
     assert "nDCG@10" in (results / "leaderboard-dl.md").read_text()
+    # Dev evaluation searched the pool (BM25 top 4 + judged documents of the dev queries), not all 60 passages.
+    stages = tmp_path / "exp" / "stages"
+    pool = [json.loads(line)["id"] for line in (stages / "dev-pool" / "dev-corpus.jsonl").read_text().splitlines()]
+    dev_judged = {line.split()[2] for line in (stages / "split" / "dev-qrels.txt").read_text().splitlines()}
+    assert dev_judged <= set(pool) and len(pool) == len(set(pool)) < 60
+    log_file = stages / "student-lead" / "train" / "train_log.jsonl"
+    log = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert any("eval/ndcg@10" in row or "eval/mrr@10" in row for row in log)

@@ -316,6 +316,22 @@ def write_qrels(path: str | Path, qrels: Qrels) -> None:
                 fh.write(f"{qid} 0 {doc_id} {rel}\n")
 
 
+def write_corpus_subset(spec: str, doc_ids: set[str], path: str | Path) -> int:
+    """Stream ``spec`` once and write the documents in ``doc_ids`` as JSONL (``id``, ``contents``),
+    atomically, in corpus order; returns how many were found."""
+    import json
+
+    from lead_ir.fileio import atomic_open
+
+    found = 0
+    with atomic_open(path) as fh:
+        for doc in iter_corpus(spec, check_duplicates=False):
+            if doc.doc_id in doc_ids:
+                fh.write(json.dumps({"id": doc.doc_id, "contents": doc.text}, ensure_ascii=False) + "\n")
+                found += 1
+    return found
+
+
 def topic_family(spec: str) -> str:
     """msmarco | trec-dl | beir | generic, for default metrics (registry entry or spec name)."""
     topic_set = load_registry().get(spec)

@@ -105,6 +105,14 @@ class EvaluationSection:
     correction: Literal["holm", "bonferroni", "none"] = "holm"
     alpha: float = 0.05
     run_depth: int = field(default=100, metadata={"help": "hits kept per query in the written runs"})
+    dev_pool_depth: int = field(default=0, metadata={
+        "help": "corpus searched by dev evaluation during training: 0 = the whole corpus (exact); N = each "
+                "dev query's BM25 top N plus its judged documents (affordable on MS MARCO's 8.8M passages)"})
+
+    def __post_init__(self) -> None:
+        if self.dev_pool_depth < 0:
+            raise ValueError("evaluation.dev_pool_depth must be >= 0 (0 searches the whole corpus), "
+                             f"found {self.dev_pool_depth}")
 
 
 @dataclass

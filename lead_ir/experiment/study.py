@@ -89,18 +89,25 @@ class Study:
                   key={"bm25": dataclasses.asdict(c.bm25), "test": self.test_sets(), "depth": c.evaluation.run_depth}),
             Stage("mine", self._mine, deps=("bm25-runs", "split"), key=dataclasses.asdict(c.mining)),
         ]
+        # Training stages see the dev pool only when there is one, so studies without it keep their keys.
+        pool_depth = c.evaluation.dev_pool_depth
+        train_deps, pool_key = (("mine", "dev-pool"), {"dev_pool": pool_depth}) if pool_depth else (("mine",), {})
+        if pool_depth:
+            stages.append(Stage("dev-pool", self._dev_pool, deps=("bm25-index", "split"),
+                                key={"depth": pool_depth, "bm25": dataclasses.asdict(c.bm25)},
+                                description="the corpus dev evaluation searches"))
         if c.teacher.warmup:
             warm = deep_merge(c.train, c.teacher.train)
             _train_config(c, warm, "teacher.train")
-            stages.append(Stage("teacher-warmup", lambda out: self._train(out, None, warm), deps=("mine",),
-                                key={"model": c.teacher.model, "train": warm, "seed": c.seed}, resumable=True,
-                                description="fine-tune the teacher"))
+            stages.append(Stage("teacher-warmup", lambda out: self._train(out, None, warm), deps=train_deps,
+                                key={"model": c.teacher.model, "train": warm, "seed": c.seed} | pool_key,
+                                resumable=True, description="fine-tune the teacher"))
         for arm in c.arms:
-            deps = ("mine",) + (("teacher-warmup",) if arm.teacher == "warmup" else ())
+            deps = train_deps + (("teacher-warmup",) if arm.teacher == "warmup" else ())
             train = self.arm_train(arm) if arm.train is not None else None
             stages.append(Stage(f"student-{arm.name}", lambda out, a=arm, t=train: self._train(out, a, t), deps=deps,
                                 key={"arm": dataclasses.asdict(arm), "train": train, "seed": c.seed,
-                                     "teacher": c.teacher.model}, resumable=train is not None,
+                                     "teacher": c.teacher.model} | pool_key, resumable=train is not None,
                                 description=f"arm {arm.name}"))
         for row in self.rows():
             model_stage = {"teacher-zero-shot": None, "teacher-warmup": "teacher-warmup"}.get(row, f"student-{row}")
@@ -160,6 +167,25 @@ class Study:
             write_run(run, out / f"{name}.trec", tag=f"bm25-{name}", k=k)
         return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
 
+    def _dev_pool(self, out: Path) -> dict:
+        """Dev queries' BM25 top ``dev_pool_depth`` plus their judged documents, as a JSONL corpus.
+
+        Exact dev search over the whole corpus would encode all of it at every evaluation (8.8M
+        passages on MS MARCO); re-ranking a BM25 pool is the usual affordable stand-in. It only
+        picks checkpoints: test runs always search the whole corpus.
+        """
+        from lead_ir.bm25 import BM25Params, default_threads, search_bm25
+        from lead_ir.data.collections import read_qrels, read_topics, write_corpus_subset
+
+        b, depth = self.cfg.bm25, self.cfg.evaluation.dev_pool_depth
+        run = search_bm25(self.out("bm25-index", "index"), read_topics(str(self.out("split", "dev-topics.tsv"))),
+                          k=depth, params=BM25Params(k1=b.k1, b=b.b), threads=b.threads or default_threads())
+        pool = {doc for hits in run.values() for doc in hits}
+        pool |= {doc for judged in read_qrels(str(self.out("split", "dev-qrels.txt"))).values() for doc in judged}
+        found = write_corpus_subset(self.cfg.data.corpus, pool, out / "dev-corpus.jsonl")
+        logger.info("dev pool: %d documents (BM25 top %d of %d dev queries + judged)", found, depth, len(run))
+        return {"corpus": "dev-corpus.jsonl", "documents": found}
+
     def _mine(self, out: Path) -> dict:
         from lead_ir.data.collections import read_qrels, read_topics
         from lead_ir.data.negatives import mine_negatives, write_train_groups
@@ -190,7 +216,9 @@ class Study:
                         "kind": self.cfg.teacher.kind if arm is None else "dense"},
             "data": {"train": str(self.out("mine", "train.jsonl")), "corpus": self.cfg.data.corpus,
                      "dev_fraction": 0.0, "dev_topics": str(self.out("split", "dev-topics.tsv")),
-                     "dev_qrels": str(self.out("split", "dev-qrels.txt"))},
+                     "dev_qrels": str(self.out("split", "dev-qrels.txt")),
+                     **({"dev_corpus": str(self.out("dev-pool", "dev-corpus.jsonl"))}
+                        if self.cfg.evaluation.dev_pool_depth else {})},
             "run": {"output_dir": str(out / "train"), "seed": self.cfg.seed,
                     "resume": (out / "train" / "checkpoints").exists()},
         })
