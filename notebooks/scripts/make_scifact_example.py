@@ -35,6 +35,7 @@ import torch
 from lead_ir import jvm
 from lead_ir.analysis import exact_top_k
 from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
+from lead_ir.encode import EncodeOptions, PassageEmbedder
 from lead_ir.evaluation import evaluate_runs
 from lead_ir.fileio import atomic_open
 from lead_ir.models.encoder import DenseEncoder
@@ -62,14 +63,10 @@ def bm25(docs: dict[str, str], queries: dict[str, str], k: int, workdir: Path) -
     return {q: {h.docid: float(h.score) for h in hits[q]} for q in qids}
 
 
-@torch.inference_mode()
 def embed(encoder: DenseEncoder, texts: list[str], max_len: int, layers: list[int], batch: int = 32) -> np.ndarray:
-    """[len(layers), N, H] mean-pooled, normalised vectors of the given layers."""
-    out = []
-    for start in range(0, len(texts), batch):
-        tok = encoder.tokenize(texts[start:start + batch], max_len)
-        out.append(encoder(**tok, layers=layers).layer_embeddings.numpy())
-    return np.concatenate(out, axis=1)
+    """[len(layers), N, H] mean-pooled, normalised vectors of the given layers (no prefix, queries too)."""
+    options = EncodeOptions(batch_size=batch, max_length=max_len, device="cpu")
+    return PassageEmbedder(encoder, options, prefix="").embed(texts, layers=layers)
 
 
 def layer_scores(model: DenseEncoder, queries: list[str], passages: list[str], layers: list[int]) -> torch.Tensor:
