@@ -125,8 +125,10 @@ class Study:
                 "dev_metric": c.evaluation.dev_metric}))
         board_deps = ("bm25-runs",) + tuple(f"dense-{r}" for r in self.rows()) + (
             ("hybrid",) if c.hybrid.enabled and c.arms else ())
+        # dev_pool_depth reaches the table through the training stages' keys, not directly.
+        board_key = {k: v for k, v in dataclasses.asdict(c.evaluation).items() if k != "dev_pool_depth"}
         stages.append(Stage("leaderboard", self._leaderboard, deps=board_deps,
-                            key=dataclasses.asdict(c.evaluation) | {"results_dir": c.results_dir}))
+                            key=board_key | {"results_dir": c.results_dir}))
         return stages
 
     def _bm25_index(self, out: Path) -> dict:
