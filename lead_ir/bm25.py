@@ -17,8 +17,8 @@ from lead_ir import jvm
 from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_path, read_json, write_json
-from lead_ir.hits import add_hits, gc_paused
-from lead_ir.log import progress, progress_bar
+from lead_ir.hits import batched_search
+from lead_ir.log import progress
 from lead_ir.records import RunDict
 
 logger = logging.getLogger(__name__)
@@ -95,16 +95,8 @@ def search_bm25(index_dir: str | Path, topics: dict[str, str], k: int = 1000, pa
                 threads: int = 1, batch_size: int = 256) -> RunDict:
     """Batch BM25 search of ``topics`` (query_id -> text) -> ``{qid: {docid: score}}``."""
     searcher = open_searcher(index_dir, params)
-    qids = list(topics)
-    run: RunDict = {}
-    bar = progress_bar(len(qids), desc="BM25 search", unit="q")
-    for start in range(0, len(qids), batch_size):
-        batch = qids[start:start + batch_size]
-        with gc_paused():
-            add_hits(searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=max(1, threads)), run, batch)
-        bar.update(len(batch))
-    bar.close()
-    return run
+    return batched_search(lambda texts, qids: searcher.batch_search(texts, qids, k=k, threads=max(1, threads)),
+                          topics, batch_size, "BM25 search")
 
 
 def index_manifest(index_dir: str | Path) -> dict:

@@ -10,9 +10,10 @@ Hits form no reference cycles, so pausing the collector while they are built fre
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from lead_ir.log import progress_bar
 from lead_ir.records import RunDict
 
 
@@ -28,10 +29,22 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def add_hits(results: Mapping[str, Sequence], run: RunDict, qids: Sequence[str] | None = None) -> None:
-    """Copy Pyserini results ``{qid: [hit.docid, hit.score, ...]}`` into ``run`` as ``{qid: {docid: score}}``.
+def batched_search(search: Callable[[list[str], list[str]], Mapping[str, Sequence]], topics: Mapping[str, str],
+                   batch_size: int, desc: str) -> RunDict:
+    """Run ``search(texts, qids)``, a Pyserini ``batch_search``, over ``topics`` in batches.
 
-    With ``qids``, every one of them gets an entry (empty when Pyserini returned nothing for it).
+    Returns ``{qid: {docid: score}}``: hits keep Pyserini's order, and every query gets an entry
+    (empty when Pyserini returned nothing for it). The collector is paused while each batch's hits
+    are built.
     """
-    for qid in qids if qids is not None else results:
-        run[qid] = {hit.docid: float(hit.score) for hit in results.get(qid, ())}
+    qids = list(topics)
+    run: RunDict = {}
+    with progress_bar(len(qids), desc=desc, unit="q") as bar:
+        for start in range(0, len(qids), batch_size):
+            batch = qids[start:start + batch_size]
+            with gc_paused():
+                results = search([topics[q] for q in batch], batch)
+                for qid in batch:
+                    run[qid] = {hit.docid: float(hit.score) for hit in results.get(qid, ())}
+            bar.update(len(batch))
+    return run

@@ -22,7 +22,7 @@ import numpy as np
 from lead_ir import jvm
 from lead_ir.errors import IndexMismatchError
 from lead_ir.fileio import atomic_path
-from lead_ir.hits import add_hits, gc_paused
+from lead_ir.hits import batched_search
 from lead_ir.records import RunDict
 
 logger = logging.getLogger(__name__)
@@ -117,19 +117,9 @@ def open_dense_searcher(index_dir: str | Path, query_encoder):
 def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str], k: int = 1000,
                  batch_size: int = 64, threads: int = 1, device: str | None = None) -> RunDict:
     """Search ``topics`` (query_id -> text) with ``FaissSearcher.batch_search`` -> ``{qid: {docid: score}}``."""
-    from lead_ir.log import progress_bar
-
     searcher = open_dense_searcher(index_dir, _build_class()(model, batch_size=batch_size, device=device))
-    qids = list(topics)
-    run: RunDict = {}
-    bar = progress_bar(len(qids), desc="dense search", unit="q")
-    for start in range(0, len(qids), batch_size):
-        batch = qids[start:start + batch_size]
-        with gc_paused():
-            add_hits(searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=threads), run, batch)
-        bar.update(len(batch))
-    bar.close()
-    return run
+    return batched_search(lambda texts, qids: searcher.batch_search(texts, qids, k=k, threads=threads),
+                          topics, batch_size, "dense search")
 
 
 def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str | Path, topics: dict[str, str],
@@ -143,23 +133,14 @@ def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str 
     ``normalization`` centres and scales each side by its (min, max) per query first.
     """
     from lead_ir.bm25 import BM25Params, open_searcher
-    from lead_ir.log import progress_bar
 
     dense = open_dense_searcher(dense_index, _build_class()(model, batch_size=batch_size, device=device))
     sparse = open_searcher(sparse_index, BM25Params(k1=k1, b=b))
     hybrid = jvm.pyserini("pyserini.search.hybrid").HybridSearcher(dense, sparse)
-    qids = list(topics)
-    run: RunDict = {}
-    bar = progress_bar(len(qids), desc="hybrid search", unit="q")
-    for start in range(0, len(qids), batch_size):
-        batch = qids[start:start + batch_size]
-        with gc_paused():
-            results = hybrid.batch_search([topics[q] for q in batch], batch, k0=k0, k=k, threads=threads,
-                                          alpha=alpha, normalization=normalization, weight_on_dense=weight_on_dense)
-            add_hits(results, run, batch)
-        bar.update(len(batch))
-    bar.close()
-    return run
+    return batched_search(lambda texts, qids: hybrid.batch_search(texts, qids, k0=k0, k=k, threads=threads, alpha=alpha,
+                                                                  normalization=normalization,
+                                                                  weight_on_dense=weight_on_dense),
+                          topics, batch_size, "hybrid search")
 
 
 def write_encoded_queries(model: str | Path, topics: dict[str, str], output_dir: str | Path,

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lead_ir.hits import add_hits, gc_paused
+from lead_ir.hits import batched_search, gc_paused
 
 
 @dataclass
@@ -33,10 +33,21 @@ def test_gc_paused_leaves_a_disabled_collector_disabled():
         gc.enable()
 
 
-def test_add_hits_keeps_order_converts_scores_and_fills_missing_queries():
-    run = {}
-    add_hits({"q1": [Hit("d2", np.float32(2.5)), Hit("d1", np.float32(1.0))]}, run, ["q1", "q2"])
-    assert run == {"q1": {"d2": 2.5, "d1": 1.0}, "q2": {}}
+def test_batched_search_keeps_order_converts_scores_and_fills_missing_queries():
+    results = {"q1": [Hit("d2", np.float32(2.5)), Hit("d1", np.float32(1.0))], "q3": [Hit("d9", 0.5)]}
+    calls = []
+
+    def search(texts, qids):  # a Pyserini batch_search: nothing for q2
+        calls.append((list(texts), list(qids)))
+        return {q: results[q] for q in qids if q in results}
+
+    run = batched_search(search, {"q1": "a", "q2": "b", "q3": "c"}, batch_size=2, desc="test")
+    assert calls == [(["a", "b"], ["q1", "q2"]), (["c"], ["q3"])]
+    assert run == {"q1": {"d2": 2.5, "d1": 1.0}, "q2": {}, "q3": {"d9": 0.5}}
     assert list(run["q1"]) == ["d2", "d1"] and type(run["q1"]["d2"]) is float
-    add_hits({"q3": [Hit("d9", 0.5)]}, run)
-    assert run["q3"] == {"d9": 0.5}
+
+
+def test_batched_search_pauses_the_collector_only_inside_pyserini_calls():
+    seen = []
+    batched_search(lambda texts, qids: seen.append(gc.isenabled()) or {}, {"q1": "a", "q2": "b"}, 1, "test")
+    assert seen == [False, False] and gc.isenabled()
