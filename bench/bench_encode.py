@@ -76,7 +76,7 @@ def main() -> None:
             times["sentence_transformers"].append(time.perf_counter() - start)
             start = time.perf_counter()
             encode_corpus(str(model_dir), str(corpus), Path(tmp) / f"index{r}",
-                          EncodeOptions(batch_size=args.batch_size, max_length=args.max_length))
+                          EncodeOptions(batch_size=args.batch_size, max_length=args.max_length, precision="fp32"))
             times["lead_ir_encode"].append(time.perf_counter() - start)
             start = time.perf_counter()
             encode_corpus(str(model_dir), str(corpus), Path(tmp) / f"bf16-{r}",

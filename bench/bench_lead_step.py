@@ -25,7 +25,7 @@ import torch
 from lead_ir.losses.layers import LayerSelector
 from lead_ir.losses.objective import ObjectiveSettings
 from lead_ir.models.factory import ModelConfig, build_model
-from lead_ir.models.loading import resolve_model_path
+from lead_ir.resolve import resolve_model
 from lead_ir.training.cache import open_cache
 from lead_ir.training.config import TeacherConfig
 from lead_ir.training.data import TrainData, read_groups
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         from fixtures_models import WORD_VOCAB, build_tiny_bert
         model_dir = str(build_tiny_bert(tmp / "teacher", WORD_VOCAB + WORDS, hidden=64, layers=4))
     else:
-        model_dir = str(resolve_model_path(args.model))
+        model_dir = str(resolve_model(args.model))
     train, texts = synthetic_data(tmp, queries=4 * args.queries, docs=200, doc_words=args.passage_len)
     common = dict(path=model_dir, pooling="mean", normalize=True, passage_max_len=args.passage_len)
     student = build_model(ModelConfig(**common, keep_layers=list(range(1, args.student_layers + 1))))

@@ -16,7 +16,7 @@ from pathlib import Path
 from lead_ir import jvm
 from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, read_json, write_json
+from lead_ir.fileio import atomic_path, write_json
 from lead_ir.hits import batched_search
 from lead_ir.log import progress
 from lead_ir.records import RunDict
@@ -27,12 +27,18 @@ MANIFEST = "lead_ir_bm25.json"
 
 @dataclass
 class BM25Params:
+    """BM25 (and RM3) settings: the one home of their defaults, read by the CLI, the study and the API."""
+
     k1: float = 0.9
     b: float = 0.4
     rm3: bool = False
     fb_terms: int = 10
     fb_docs: int = 10
     original_query_weight: float = 0.5
+
+    def tag(self) -> str:
+        """The default run tag of a BM25 run with these settings: ``bm25-k1-<k1>-b-<b>[-rm3]``."""
+        return f"bm25-k1-{self.k1:g}-b-{self.b:g}" + ("-rm3" if self.rm3 else "")
 
 
 def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Path:
@@ -50,6 +56,10 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
         count = 0
         try:
             for doc in progress(iter_corpus(corpus), desc="reading corpus", total=corpus_count(corpus), unit="doc"):
+                if not doc.doc_id or any(ch.isspace() for ch in doc.doc_id):
+                    # the same rule as `lead-ir encode`: a TREC run cannot hold such an id
+                    raise LeadIRError(f"{corpus}: document id {doc.doc_id!r} is empty or holds whitespace; TREC runs "
+                                      f"need one word per id, so rename it before indexing")
                 shards[count % threads].write(json.dumps({"id": doc.doc_id, "contents": doc.text}) + "\n")
                 count += 1
         finally:
@@ -92,16 +102,15 @@ def open_searcher(index_dir: str | Path, params: BM25Params | None = None):
 
 
 def search_bm25(index_dir: str | Path, topics: dict[str, str], k: int = 1000, params: BM25Params | None = None,
-                threads: int = 1, batch_size: int = 256) -> RunDict:
-    """Batch BM25 search of ``topics`` (query_id -> text) -> ``{qid: {docid: score}}``."""
+                threads: int | None = 1, batch_size: int = 256) -> RunDict:
+    """Batch BM25 search of ``topics`` (query_id -> text) -> ``{qid: {docid: score}}``.
+
+    ``threads`` 0 or None: :func:`default_threads` (the CPU count, at most 8).
+    """
     searcher = open_searcher(index_dir, params)
+    threads = threads or default_threads()
     return batched_search(lambda texts, qids: searcher.batch_search(texts, qids, k=k, threads=max(1, threads)),
                           topics, batch_size, "BM25 search")
-
-
-def index_manifest(index_dir: str | Path) -> dict:
-    path = Path(index_dir) / MANIFEST
-    return read_json(path) if path.exists() else {}
 
 
 def default_threads() -> int:

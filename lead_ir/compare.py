@@ -107,6 +107,32 @@ class Comparison:
     alpha: float
     n_queries: int
     settings: dict = field(default_factory=dict)
+    costs: dict[str, dict] = field(default_factory=dict)  # run -> lead_ir.efficiency.COST_FIELDS figures
+    costs_caption: str = ""  # how and where the costs were measured (the machine)
+
+    def with_costs(self, costs: Mapping[str, Mapping[str, float]], caption: str = "") -> Comparison:
+        """Attach cost figures (run -> {field: value}, see :mod:`lead_ir.efficiency`) shown as extra columns.
+
+        Runs missing from ``costs`` (e.g. BM25) get empty cells; names not among the runs are an error.
+        """
+        from lead_ir.efficiency import COST_FIELDS
+
+        unknown = sorted(set(costs) - set(self.table.index))
+        if unknown:
+            raise LeadIRError(f"costs name run(s) {unknown} that are not in the table"
+                              f"{closest(unknown[0], list(self.table.index))}; rows: {', '.join(self.table.index)}")
+        for run, figures in costs.items():
+            bad = sorted(set(figures) - set(COST_FIELDS))
+            if bad:
+                raise LeadIRError(f"costs of {run!r}: unknown field(s) {bad}; known: {', '.join(COST_FIELDS)}")
+        self.costs = {run: dict(figures) for run, figures in costs.items()}
+        self.costs_caption = caption
+        return self
+
+    def cost_fields(self) -> list[str]:
+        from lead_ir.efficiency import COST_FIELDS
+
+        return [f for f in COST_FIELDS if any(self.costs.get(run, {}).get(f) is not None for run in self.costs)]
 
     def _repr_html_(self) -> str:  # notebooks display the Markdown-style leaderboard
         return self.display_frame()._repr_html_() + f"<p>{self.describe()}</p>"
@@ -115,9 +141,12 @@ class Comparison:
         """One sentence on the test, correction and query count (print it under every table)."""
         extra = f", {self.settings['n_permutations']} permutations, seed {self.settings['seed']}" \
             if self.test == "fisher" else ""
-        return (f"{self.n_queries} judged queries; {self.test} test{extra}, {self.correction} correction over "
+        text = (f"{self.n_queries} judged queries; {self.test} test{extra}, {self.correction} correction over "
                 f"{self.settings.get('comparisons', 0)} comparisons per metric, alpha={self.alpha}; superscripts name "
                 f"the runs a row beats; delta and 95% paired-t CI are against {self.baselines[0]}.")
+        if self.cost_fields():
+            text += " Costs: " + (self.costs_caption or "as given per run") + "."
+        return text
 
     def display_frame(self, digits: int = 4, latex: bool = False) -> pd.DataFrame:
         """Strings per run and metric: mean+markers, delta [CI] vs the first baseline, W/T/L."""
@@ -138,6 +167,13 @@ class Comparison:
                 wins, ties, losses = (int(self.table.at[run, f"{m}:{k}:{base}"]) for k in ("wins", "ties", "losses"))
                 cells[f"{label} W/T/L"] = f"{wins}/{ties}/{losses}"
             rows[run] = cells
+        from lead_ir.efficiency import COST_FIELDS
+
+        for name in self.cost_fields():
+            label, fmt = COST_FIELDS[name]
+            for run in rows:
+                value = self.costs.get(run, {}).get(name)
+                rows[run][label] = fmt(value) if value is not None else ""
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "run"
         return frame
@@ -153,7 +189,10 @@ class Comparison:
         return latex_table(frame, index_name="Run") + f"% {self.describe()}\n"
 
     def to_csv(self) -> str:
-        return self.table.to_csv(float_format="%.6g")
+        table = self.table.copy()
+        for name in self.cost_fields():
+            table[f"cost:{name}"] = [self.costs.get(run, {}).get(name) for run in table.index]
+        return table.to_csv(float_format="%.6g")
 
     def write(self, directory: str | os.PathLike, prefix: str = "leaderboard") -> list[Path]:
         """Write ``<prefix>.md``, ``.tex``, ``.csv`` and ``-pvalues.csv`` atomically; returns the paths."""
@@ -270,14 +309,22 @@ def _check(names: Sequence[str], baselines: Sequence[str], test: str, correction
         raise LeadIRError(f"use at least 100 permutations for the randomisation test, got {n_permutations}")
 
 
+def comparison_paths(run_paths: Sequence[str | os.PathLike], baselines: Sequence[str]) -> list[str]:
+    """The run files a comparison reads: each baseline given as an existing file (first, in order), then
+    ``run_paths``, each file once. A baseline that is not a file names one of the runs."""
+    files = [str(b) for b in baselines if Path(b).is_file()]
+    return list(dict.fromkeys(files + [str(p) for p in run_paths]))
+
+
 def compare_files(qrels_spec: str, run_paths: Sequence[str | os.PathLike], baselines: Sequence[str],
                   metrics: Sequence[str] | None = None, names: Sequence[str] | None = None,
                   family: str | None = None, **options) -> Comparison:
-    """Read qrels and runs; baselines may be run names or paths among ``run_paths``."""
+    """Read qrels and runs; baselines may be run names or run files (in ``run_paths`` or not; see
+    :func:`comparison_paths`)."""
     from lead_ir.data.collections import read_qrels
     from lead_ir.evaluation import load_runs, resolve_metrics, unique_names
 
-    paths = [str(p) for p in run_paths]
+    paths = comparison_paths(run_paths, baselines)
     run_names = unique_names(paths, names)
     by_path = {str(Path(p)): n for p, n in zip(paths, run_names, strict=True)}
     base_names = [by_path.get(str(Path(b)), b) for b in baselines]

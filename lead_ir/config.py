@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,16 @@ C = TypeVar("C")
 
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _yaml_value(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}: {text!r} is not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: the value is nested too deeply to be a config value") from None
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -57,14 +68,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return from_dict(tp, value, where)
     if origin in (list, tuple):
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            value = _yaml_value(value, where) if value.strip().startswith("[") else [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, found {value!r}")
         (arg,) = get_args(tp)[:1] or (Any,)
         return [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if isinstance(value, str):
-            value = yaml.safe_load(value)
+            value = _yaml_value(value, where)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, found {value!r}")
         kt, vt = get_args(tp) or (Any, Any)
@@ -80,8 +91,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a number, found {value!r}")
         try:
             out = tp(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{where}: expected {tp.__name__}, found {value!r}") from None
+        if tp is float and not math.isfinite(out):
+            raise ConfigError(f"{where}: expected a finite number, found {value!r}")
         if tp is int and isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{where}: expected an integer, found {value!r}")
         return out
@@ -123,7 +136,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=2e-5)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"override '{item}': empty key part in '{key}'; write it as section.key=value")
+        value = _override_value(item, raw)
         node: Any = data
         parts = key.split(".")
         for depth, part in enumerate(parts):
@@ -147,16 +162,36 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _override_value(item: str, raw: str) -> Any:
+    """The value of a ``key=value`` override parsed as YAML (``yaml.safe_load``), with a one-line error."""
+    if raw == "":
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"override '{item}': the value is not valid YAML ({problem}); quote it, e.g. "
+                          f"key='\"text\"'") from None
+    except RecursionError:
+        raise ConfigError(f"override '{item}': the value is nested too deeply to be a config value") from None
+
+
 def load_yaml(path: str | Path) -> dict:
+    from lead_ir.fileio import read_text
+
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} not found")
+    if not path.is_file():
+        raise ConfigError(f"config path {path} is not a file; pass a YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_text(path)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config (nested too deeply); check the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")
     return data

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir.errors import IndexMismatchError, LeadIRError
-from lead_ir.fileio import atomic_open, read_json, write_json
+from lead_ir.fileio import atomic_open, read_json, weights_fingerprint, write_json
+from lead_ir.precision import PRECISIONS, resolve_precision
 from lead_ir.records import Doc
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,11 @@ class EncodeOptions:
 
     batch_size: int = 64
     max_length: int | None = None  # None: the checkpoint's passage_max_len
-    fp16: bool = False  # GPU only
-    bf16: bool = False  # bfloat16 autocast: GPU, or CPUs with AVX512-BF16/AMX (output stays float32)
+    # auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, fp32 elsewhere (lead_ir.precision);
+    # fp16: half-precision weights, GPU only. Vectors are float32 whatever the precision.
+    precision: str = "auto"
+    fp16: bool = False  # alias of precision="fp16"
+    bf16: bool = False  # alias of precision="bf16"
     chunk_size: int = 16384  # documents per sorted window and per file on disk
     shard: tuple[int, int] = (0, 1)  # (i, n): encode documents whose position % n == i
     device: str | None = None  # None: cuda when available, else cpu
@@ -48,8 +52,40 @@ class EncodeOptions:
             raise LeadIRError(f"shard {i}/{n} is invalid; use i/n with 0 <= i < n, e.g. 0/4")
         if self.fp16 and self.bf16:
             raise LeadIRError("--fp16 and --bf16 exclude each other; pick one")
+        if self.precision not in PRECISIONS:
+            raise LeadIRError(f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+        alias = "fp16" if self.fp16 else "bf16" if self.bf16 else None
+        if alias and self.precision not in ("auto", alias):
+            raise LeadIRError(f"--{alias} contradicts --precision {self.precision}; give one of them")
+        if alias:
+            self.precision = alias
+
+    def resolve(self) -> tuple[str, str]:
+        """(device, precision) of this run: ``device`` None -> cuda when available, ``auto`` -> per device."""
+        device = self.device or ("cuda" if _cuda_available() else "cpu")
+        check_device(device)
+        if self.precision == "fp16" and not device.startswith("cuda"):
+            raise LeadIRError("--fp16 needs a GPU (CUDA); drop --fp16 on CPU")
+        return device, resolve_precision(self.precision, device.split(":")[0])
         if self.batch_size < 1 or self.chunk_size < 1:
             raise LeadIRError("batch size and chunk size must be positive")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device torch cannot use here (a typo, or CUDA on a machine without a GPU) with one line."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise LeadIRError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if _cuda_available() else 0
+        if parsed.index is not None and parsed.index >= count or not count:
+            raise LeadIRError(f"--device {device}: this machine has {count} CUDA GPU(s); use --device cpu or "
+                              f"an existing GPU")
+    elif parsed.type not in ("cpu", "mps"):
+        raise LeadIRError(f"--device {device!r}: lead_ir runs on cpu or cuda; use one of them")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -109,13 +145,21 @@ class ChunkStore:
         return self._paths(number)[1].read_text(encoding="utf-8").splitlines()
 
     def vectors(self, number: int, mmap: bool = True) -> np.ndarray:
-        return np.load(self._paths(number)[0], mmap_mode="r" if mmap else None)
+        from lead_ir.fileio import load_npy
+
+        return load_npy(self._paths(number)[0], mmap=mmap)
 
     def chunks(self) -> list[int]:
         return list(range(self.finished()))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def check_doc_id(doc_id: str) -> str:
@@ -135,13 +179,17 @@ class PassageEmbedder:
         self.encoder = encoder
         self.options = options
         self.max_length = options.max_length or encoder.spec.passage_max_len
+        limit = getattr(getattr(encoder.model, "config", None), "max_position_embeddings", None)
+        if isinstance(limit, int) and self.max_length > limit:
+            if options.max_length:  # asked for explicitly: refuse rather than silently truncate
+                raise LeadIRError(f"--max-length {self.max_length} exceeds the model's {limit} positions; use "
+                                  f"--max-length {limit} or less")
+            self.max_length = limit  # the checkpoint's default cannot exceed what the model can embed
         self.prefix = encoder.spec.passage_prefix if prefix is None else prefix
-        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if options.fp16 and not device.startswith("cuda"):
-            raise LeadIRError("--fp16 needs a GPU (CUDA); drop --fp16 on CPU")
+        device, self.precision = options.resolve()
         self.device = torch.device(device)
         encoder.eval().to(self.device)
-        if options.fp16:
+        if self.precision == "fp16":
             encoder.half()
         tok = encoder.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -157,7 +205,7 @@ class PassageEmbedder:
         shape = (len(layers), len(texts), self.encoder.dim) if layers else (len(texts), self.encoder.dim)
         out = np.empty(shape, dtype=np.float32)
         bs = self.options.batch_size
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.options.bf16)
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
             for start in range(0, len(order), bs):
                 rows = order[start:start + bs]
@@ -182,19 +230,25 @@ class PassageEmbedder:
 def encode_signature(model_dir: Path, spec, options: EncodeOptions, corpus: str, fingerprint: str,
                      max_length: int) -> dict:
     """Everything that determines the chunk bytes; a resume needs an equal signature."""
-    weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
     opts = asdict(options)
+    opts["precision"] = options.resolve()[1]  # what auto became on this machine
+    opts["fp16"], opts["bf16"] = opts["precision"] == "fp16", opts["precision"] == "bf16"
     opts.pop("device")
     opts["shard"] = list(opts["shard"])
     opts["max_length"] = max_length
-    return {"model": str(model_dir.resolve()), "weights": [[w.name, w.stat().st_size, w.stat().st_mtime_ns]
-                                                          for w in weights],
+    return {"model": str(model_dir.resolve()), "weights": weights_fingerprint(model_dir),
             "spec": asdict(spec), "options": opts, "corpus": corpus, "corpus_fingerprint": fingerprint}
 
 
 def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: EncodeOptions,
-                  total: int | None = None) -> int:
-    """Embed ``docs`` into ``store`` chunk by chunk, resuming after its finished chunks; returns the doc count."""
+                  total: int | None = None, stats: dict | None = None) -> int:
+    """Embed ``docs`` into ``store`` chunk by chunk, resuming after its finished chunks; returns the doc count.
+
+    ``stats``, when given, receives ``encoded`` (documents embedded by this call, not resumed),
+    ``encode_seconds`` (their wall time, reading and tokenising included) and ``precision``.
+    """
+    import time
+
     from lead_ir.log import progress_bar
 
     embedder = PassageEmbedder(encoder, options)
@@ -211,7 +265,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
     if done:
         logger.info("resuming after %d finished chunk(s) (%d documents)", done, count)
     bar = progress_bar(total, desc="encode", unit="doc", initial=count)
-    number = done
+    number, resumed, start = done, count, time.perf_counter()
     while chunk := list(islice(docs, options.chunk_size)):
         ids = [check_doc_id(d.doc_id) for d in chunk]
         vectors = embedder.embed([d.text for d in chunk], on_batch=bar.update)
@@ -219,21 +273,25 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
         count += len(chunk)
         number += 1
     bar.close()
+    if stats is not None:
+        stats.update(encoded=count - resumed, encode_seconds=round(time.perf_counter() - start, 3),
+                     precision=embedder.precision)
     logger.info("[finished] encode: %d documents in %d chunk(s)", count, number)
     return count
 
 
 def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: EncodeOptions | None = None,
-                  factory: str = "Flat", train_size: int = 200_000, seed: int = 0, keep_chunks: bool = False) -> dict:
+                  factory: str = "Flat", train_size: int | None = None, seed: int = 0,
+                  keep_chunks: bool = False) -> dict:
     """Encode ``corpus`` with ``model`` into a Pyserini FAISS index at ``index_dir``; returns its metadata.
 
     Args:
         model: checkpoint directory or name (see :func:`lead_ir.resolve.resolve_model`).
         corpus: a corpus spec (see :func:`lead_ir.data.collections.iter_corpus`).
         index_dir: output folder; gets ``index``, ``docid`` and ``lead_ir.json``, atomically.
-        options: batching, max length, fp16/bf16, chunking and sharding.
+        options: batching, max length, precision, chunking and sharding.
         factory: a FAISS ``index_factory`` string (inner product), e.g. ``Flat``, ``HNSW32``, ``IVF4096,PQ64``.
-        train_size: vectors sampled (seeded) to train IVF/PQ factories.
+        train_size: vectors sampled (seeded) to train IVF/PQ factories (None: :data:`lead_ir.index.TRAIN_SIZE`).
         seed: seed of that sample.
         keep_chunks: keep the float32 chunk folder after the index is written.
     """
@@ -253,7 +311,8 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
     total = corpus_count(corpus)
     if total is not None and options.shard[1] > 1:
         total = len(range(options.shard[0], total, options.shard[1]))
-    count = encode_chunks(encoder, shard_docs(iter_corpus(corpus), options.shard), store, options, total)
+    stats: dict = {}
+    count = encode_chunks(encoder, shard_docs(iter_corpus(corpus), options.shard), store, options, total, stats)
     if count == 0:
         raise LeadIRError(f"{corpus}: no documents to encode" + (f" in shard {options.shard[0]}/{options.shard[1]}"
                                                                  if options.shard[1] > 1 else ""))
@@ -261,11 +320,15 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
             "normalize": encoder.spec.normalize, "dim": encoder.dim, "max_length": max_length,
             "passage_prefix": encoder.spec.passage_prefix, "query_prefix": encoder.spec.query_prefix,
             "query_max_len": encoder.spec.query_max_len, "corpus": corpus, "corpus_fingerprint": fingerprint,
-            "shard": f"{options.shard[0]}/{options.shard[1]}", "fp16": options.fp16, "bf16": options.bf16}
+            "shard": f"{options.shard[0]}/{options.shard[1]}", "precision": stats["precision"],
+            "fp16": stats["precision"] == "fp16", "bf16": stats["precision"] == "bf16"}
     meta = build_index_dir(index_dir, store, meta, factory=factory, train_size=train_size, seed=seed)
     if not keep_chunks:
         store.remove()
-    return meta
+    # Timing is returned, not written into lead_ir.json, so that the index bytes stay reproducible.
+    seconds = stats["encode_seconds"]
+    return meta | {"encoded": stats["encoded"], "encode_seconds": seconds,
+                   "docs_per_s": round(stats["encoded"] / seconds, 2) if stats["encoded"] and seconds > 0 else None}
 
 
 def describe(meta: dict) -> str:

@@ -14,6 +14,10 @@ from collections.abc import Iterable
 class LeadIRError(Exception):
     """A problem with the user's input, files or environment (exit code 2)."""
 
+    def __str__(self) -> str:
+        # One line, always: messages quote library errors and file content, which may hold newlines.
+        return " ".join(super().__str__().split())
+
 
 class InputFormatError(LeadIRError):
     """A malformed input file: names the file, the line, what was expected and found."""

@@ -10,6 +10,8 @@ Conventions (each checked against Pyserini's Java ``trec_eval`` in ``tests/test_
   ``ndcg_burges``. Labels <= 0 (Cranfield's -1) give gain 0 and are not relevant.
 - **Relevance level.** ``map@1000-l2`` / ``recall@1000-l2`` count labels >= 2 as relevant
   (``trec_eval -l 2``, the TREC DL convention used by Anserini's regressions).
+- **Defaults.** By collection family (:data:`DEFAULT_METRICS`); a TREC-format qrels file of a
+  collection no family claims gets trec_eval's habits: MAP, nDCG@10, P@10, R@1000.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "msmarco": ("mrr@10", "recall@1000"),
     "trec-dl": ("ndcg@10", "map@1000-l2", "recall@1000-l2"),
     "beir": ("ndcg@10", "recall@100"),
+    "trec": ("map", "ndcg@10", "precision@10", "recall@1000"),  # trec_eval's habits, for TREC-format qrels
     "generic": ("ndcg@10", "recall@100", "mrr@10"),
 }
 # ranx metric names this module accepts (nDCG is Järvelin's formulation, as trec_eval computes it).
@@ -61,6 +64,9 @@ def ranx():
             os.environ["NUMBA_CACHE_DIR"] = str(cache)
         except OSError:
             logger.debug("cannot create %s; numba uses its default cache", cache)
+    from lead_ir.environment import configure_data_home
+
+    configure_data_home()
     import ranx as _ranx
 
     return _ranx
@@ -97,11 +103,26 @@ def default_metrics(family: str) -> list[str]:
     return list(DEFAULT_METRICS[family])
 
 
+def parse_metric_list(metrics: Sequence[str] | str | None) -> list[str]:
+    """Metric names from values that may each hold a comma list ('map,ndcg@10'), normalised and deduplicated."""
+    if metrics is None:
+        return []
+    values = [metrics] if isinstance(metrics, str) else list(metrics)
+    names = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+    return list(dict.fromkeys(normalize_metric(m) for m in names))
+
+
+def looks_like_metric(text: str) -> bool:
+    """True for names such as 'ndcg@10', 'map' or 'R@1000' (used to explain a metric taken as a run file)."""
+    match = _METRIC_RE.match(text.strip().lower())
+    return bool(match) and _ALIASES.get(match["name"], match["name"]) in RANX_METRICS
+
+
 def resolve_metrics(metrics: Sequence[str] | None, qrels_spec: str | None = None,
                     family: str | None = None) -> list[str]:
-    """Explicit metrics (normalised, deduplicated) or the defaults of the qrels' family."""
+    """Explicit metrics (comma lists allowed; normalised, deduplicated) or the defaults of the qrels' family."""
     if metrics:
-        return list(dict.fromkeys(normalize_metric(m) for m in metrics))
+        return parse_metric_list(metrics)
     if family is None:
         from lead_ir.data.collections import topic_family
 
@@ -168,6 +189,10 @@ def load_runs(paths: Sequence[str | os.PathLike], names: Sequence[str] | None = 
     """Read TREC run files into ``{name: run}`` with unique names (see :func:`unique_names`)."""
     from lead_ir.runs import read_run
 
+    for path in paths:
+        if not Path(path).exists() and looks_like_metric(str(path)):
+            raise LeadIRError(f"'{path}' is not a run file but looks like a metric; give several metrics as one "
+                              f"comma-separated value (--metrics map,ndcg@10): values after it are read as runs")
     return {name: read_run(path) for name, path in zip(unique_names(paths, names), paths, strict=True)}
 
 

@@ -9,28 +9,28 @@ SciFact train) as that dev set.
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from lead_ir.errors import LeadIRError, closest
+from lead_ir.evaluation import ranx
 from lead_ir.records import Qrels, RunDict
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("rrf", "wsum", "combsum", "combmnz", "combmax", "combmin", "combmed", "combanz", "isr", "log_isr",
            "logn_isr", "wmnz", "bordafuse", "w_bordafuse", "condorcet", "w_condorcet", "mixed", "rbc", "gmnz")
+# The names ranx uses for the Comb* family (its fusion_switch knows "sum", not "combsum").
+RANX_NAMES = {"combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min", "combmed": "med",
+              "combanz": "anz"}
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda", "none")
 # Methods ranx can tune (ranx.fusion_optimization.has_hyperparams).
 TUNABLE = ("rrf", "wsum", "wmnz", "w_bordafuse", "w_condorcet", "mixed", "rbc", "gmnz", "logn_isr")
-
-
-def ranx():
-    """Import ranx with a writable numba cache (ranx compiles with ``cache=True``)."""
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "lead_ir" / "numba"))
-    Path(os.environ["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
-    import ranx as _ranx
-
-    return _ranx
+# The parameters each method takes; weighted methods default to equal weights.
+PARAMS = {"rrf": ("k",), "wsum": ("weights",), "wmnz": ("weights",), "mixed": ("weights",),
+          "w_bordafuse": ("weights",), "w_condorcet": ("weights",), "gmnz": ("gamma",), "rbc": ("phi",),
+          "logn_isr": ("sigma",)}
+REQUIRED = {"gmnz": ("gamma",), "rbc": ("phi",)}
 
 
 def _check(method: str, norm: str) -> None:
@@ -41,12 +41,47 @@ def _check(method: str, norm: str) -> None:
         raise LeadIRError(f"unknown normalisation {norm!r}{closest(norm, NORMS)}; choose from {', '.join(NORMS)}")
 
 
-def _ranx_runs(runs: list[RunDict], names: list[str], qids: list[str] | None = None) -> list:
-    """ranx Runs over the queries every run answers (ranx needs equal query sets), limited to ``qids``."""
+def check_params(method: str, params: dict, n_runs: int) -> dict:
+    """The parameters ``method`` takes, checked (a parameter it would ignore is refused); weighted methods
+    get equal weights when none are given."""
+    import math
+
+    allowed = PARAMS.get(method, ())
+    unused = sorted(set(params) - set(allowed))
+    if unused:
+        takes = f"takes only {', '.join(allowed)}" if allowed else "takes no parameters"
+        raise LeadIRError(f"fusion method {method!r} {takes}, but {', '.join(unused)} was given; drop it or pick "
+                          f"a method that uses it")
+    out = dict(params)
+    if "weights" in allowed:
+        weights = out.setdefault("weights", [1.0 / n_runs] * n_runs)
+        if len(weights) != n_runs:
+            raise LeadIRError(f"{len(weights)} fusion weights for {n_runs} runs; give one weight per run")
+        if any(not math.isfinite(float(w)) or float(w) < 0 for w in weights):
+            raise LeadIRError(f"fusion weights must be finite and >= 0, got {list(weights)}")
+        out["weights"] = [float(w) for w in weights]
+    if "k" in out and (not isinstance(out["k"], int) or out["k"] < 1):
+        raise LeadIRError(f"RRF k must be a positive integer, got {out['k']!r}")
+    missing = [name for name in REQUIRED.get(method, ()) if name not in out]
+    if missing:
+        raise LeadIRError(f"fusion method {method!r} needs {', '.join(missing)}; tune it on dev queries "
+                          f"(--optimize-on) or pick another method")
+    return out
+
+
+def _check_runs(runs: list[RunDict], names: list[str]) -> None:
     if len(runs) < 2:
         raise LeadIRError(f"fusion needs at least two runs, got {len(runs)}")
+    if len(names) != len(runs):
+        raise LeadIRError(f"{len(names)} run names for {len(runs)} runs; name every run once")
     if len(set(names)) != len(names):
         raise LeadIRError(f"run names must be unique, got {names}")
+
+
+def _ranx_runs(runs: list[RunDict], names: list[str], qids: list[str] | None = None) -> list:
+    """ranx Runs over the queries every run answers (ranx needs equal query sets), limited to ``qids``.
+    Used for tuning on dev queries; :func:`fuse` itself keeps every query (see there)."""
+    _check_runs(runs, names)
     common = set.intersection(*({q for q, hits in run.items() if hits} for run in runs))
     wanted = set(qids) if qids is not None else set().union(*runs)
     dropped = wanted - common
@@ -67,11 +102,40 @@ def _to_dict(run) -> RunDict:
 
 def fuse(runs: list[RunDict], names: list[str], method: str = "rrf", norm: str = "min-max",
          params: dict | None = None) -> RunDict:
-    """Fuse ``runs`` with ranx (``method`` over ``norm``-normalised scores) -> ``{qid: {docid: score}}``."""
+    """Fuse ``runs`` with ranx (``method`` over ``norm``-normalised scores) -> ``{qid: {docid: score}}``.
+
+    Nothing is dropped: every document any run retrieves for a query is in the output. A query that
+    only some runs answer is fused from those runs (with their weights); a query only one run answers
+    keeps that run's ranking. Cut the output to a depth when writing it (``write_run(k=...)``).
+    """
     _check(method, norm)
-    fused = ranx().fuse(_ranx_runs(runs, names), norm=None if norm == "none" else norm, method=method,
-                        params=params or {})
-    return _to_dict(fused)
+    _check_runs(runs, names)
+    params = check_params(method, params or {}, len(runs))
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for qid in sorted(set().union(*runs)):
+        members = tuple(i for i, run in enumerate(runs) if run.get(qid))
+        if members:
+            groups.setdefault(members, []).append(qid)
+    out: RunDict = {}
+    Run = ranx().Run
+    for members, qids in groups.items():
+        if len(members) == 1:
+            run = runs[members[0]]
+            out.update({q: {str(d): float(s) for d, s in run[q].items()} for q in qids})
+            continue
+        group_params = dict(params)
+        if "weights" in group_params:
+            group_params["weights"] = [params["weights"][i] for i in members]
+        ranx_runs = [Run({q: {str(d): float(s) for d, s in runs[i][q].items()} for q in qids}, name=names[i])
+                     for i in members]
+        fused = ranx().fuse(ranx_runs, norm=None if norm == "none" else norm, method=RANX_NAMES.get(method, method),
+                            params=group_params)
+        out.update(_to_dict(fused))
+    if len(groups) > 1:
+        partial = sum(len(q) for m, q in groups.items() if len(m) < len(runs))
+        logger.info("%d quer%s fused from the runs that answer them (not every run does)", partial,
+                    "y" if partial == 1 else "ies")
+    return out
 
 
 def optimize(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: str = "wsum", norm: str = "min-max",
@@ -81,6 +145,9 @@ def optimize(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: st
     if method not in TUNABLE:
         raise LeadIRError(f"fusion method {method!r} has no parameters to optimise; drop --optimize-on or use one "
                           f"of {', '.join(TUNABLE)}")
+    from lead_ir.evaluation import normalize_metric
+
+    metric = normalize_metric(metric)
     qids = sorted(set(qrels) & set().union(*dev_runs))
     if not qids:
         raise LeadIRError("the dev runs and the dev qrels share no query ids; run the dev topics first")
@@ -89,8 +156,8 @@ def optimize(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: st
     qrels_obj = ranx().Qrels({q: dict(qrels[q]) for q in qids if q in common}, name="dev")
     kwargs = {"step": step, "show_progress": False} if method in ("wsum", "wmnz", "mixed", "w_bordafuse",
                                                                  "w_condorcet") else {"show_progress": False}
-    best = ranx().optimize_fusion(qrels_obj, runs, norm=None if norm == "none" else norm, method=method,
-                                  metric=metric, **kwargs)
+    best = ranx().optimize_fusion(qrels_obj, runs, norm=None if norm == "none" else norm,
+                                  method=RANX_NAMES.get(method, method), metric=metric, **kwargs)
     logger.info("%s on %d dev queries: best %s = %s", method, len(common), metric, best)
     return dict(best)
 
@@ -122,6 +189,74 @@ def fuse_with_dev(runs: list[RunDict], dev_runs: list[RunDict], names: list[str]
         raise LeadIRError(f"{len(leaked)} dev quer{'y' if len(leaked) == 1 else 'ies'} (e.g. {sorted(leaked)[0]}) "
                           f"also occur in the runs to fuse; tune on a dev split, never on test queries")
     dev_qrels = {q: qrels[q] for q in dev_qids}
+    if method not in TUNABLE:  # nothing to tune (combsum, combmnz, ...): fuse as is
+        _check(method, norm)
+        return fuse(runs, names, method=method, norm=norm), {"params": {}, "dev_queries": len(dev_qids)}
     params = optimize(dev_runs, names, dev_qrels, method=method, norm=norm, metric=metric, step=step)
-    return fuse(runs, names, method=method, norm=norm, params=params), {"params": params,
-                                                                       "dev_queries": len(dev_qids)}
+    return fuse(runs, names, method=method, norm=norm, params=params), {
+        "params": params, "dev_queries": len(dev_qids), "metric": metric,
+        "dev_score": dev_score(dev_runs, names, dev_qrels, method, norm, params, metric)}
+
+
+def fuse_runs(runs: list[RunDict | str | Path], names: list[str], method: str = "rrf", norm: str = "min-max",
+              params: dict | None = None, dev_runs: list[RunDict | str | Path] | None = None,
+              qrels: Qrels | str | None = None, metric: str = "ndcg@10", dev_fraction: float = 1.0, seed: int = 0,
+              step: float = 0.1) -> tuple[RunDict, dict]:
+    """Fuse ``runs`` with fixed ``params`` (:func:`fuse`), or with parameters tuned on ``dev_runs`` against the
+    dev ``qrels`` (:func:`fuse_with_dev`) -> (fused run, ``{"params": ..., ...}``). Runs may be TREC files and
+    qrels a qrels spec; they are read after the options are checked.
+
+    The one entry point of ``lead-ir fuse``, the study and notebooks: it refuses fixed parameters together
+    with dev tuning, dev runs without dev qrels, and dev qrels without dev runs.
+    """
+    from lead_ir.runs import read_run
+
+    params = dict(params or {})
+    if qrels is not None:
+        if params:
+            raise LeadIRError(f"--weights/--rrf-k fix parameters ({', '.join(sorted(params))}) that --optimize-on "
+                              f"(tuning on dev qrels) would choose; give one or the other")
+        if not dev_runs:
+            raise LeadIRError("--optimize-on (tuning on dev qrels) needs --dev-runs: the same systems run on the dev "
+                              "topics")
+    elif dev_runs or dev_fraction != 1.0:
+        raise LeadIRError("--dev-runs and --dev-fraction only apply with --optimize-on QRELS (tuning on dev qrels); "
+                          "add it or drop them")
+    runs = [run if isinstance(run, Mapping) else read_run(run) for run in runs]
+    if qrels is not None:
+        if not isinstance(qrels, Mapping):
+            from lead_ir.data.collections import read_qrels
+
+            qrels = read_qrels(str(qrels))
+        dev_runs = [run if isinstance(run, Mapping) else read_run(run) for run in dev_runs]
+        return fuse_with_dev(runs, dev_runs, names, qrels, method=method, norm=norm, metric=metric,
+                             dev_fraction=dev_fraction, seed=seed, step=step)
+    _check(method, norm)
+    _check_runs(runs, names)
+    params = check_params(method, params, len(runs))
+    return fuse(runs, names, method=method, norm=norm, params=params), {"params": params}
+
+
+def dev_score(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: str, norm: str, params: dict,
+              metric: str) -> float:
+    """``metric`` of the dev runs fused with ``params`` over the judged dev queries (what tuning maximised)."""
+    fused = fuse(dev_runs, names, method=method, norm=norm, params=params)
+    qids = sorted(set(qrels) & {q for q, hits in fused.items() if hits})
+    if not qids:
+        return float("nan")
+    r = ranx()
+    return float(r.evaluate(r.Qrels({q: dict(qrels[q]) for q in qids}, name="dev"),
+                            r.Run({q: fused[q] for q in qids}, name="fused"), metric))
+
+
+def describe_params(params: dict, names: list[str]) -> str:
+    """``weights`` as ``name=0.30`` pairs and other parameters as plain numbers."""
+    parts = []
+    for key, value in params.items():
+        if key == "weights" and len(value) == len(names):
+            parts.append("weights " + ", ".join(f"{n}={float(w):.2f}" for n, w in zip(names, value, strict=True)))
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{key} " + ", ".join(f"{float(v):g}" for v in value))
+        else:
+            parts.append(f"{key} {float(value):g}" if isinstance(value, (int, float)) else f"{key} {value}")
+    return "; ".join(parts) or "ranx defaults"

@@ -29,12 +29,32 @@ DOCID_FILE = "docid"
 # Manifest keys that shards of one index must share.
 SHARED_KEYS = ("model_dir", "pooling", "normalize", "dim", "max_length", "passage_prefix", "corpus_fingerprint")
 RECONSTRUCT_BLOCK = 65536
+TRAIN_SIZE = 200_000  # vectors sampled (seeded) to train IVF/PQ factories when none is given
 
 
 def _faiss():
     import faiss
 
     return faiss
+
+
+def damaged_index_error(index_dir: str | Path, exc: BaseException) -> LeadIRError:
+    """The one-line error for a FAISS index file that FAISS cannot read (truncated, corrupt, not an index)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    reason = " ".join(lines[-1].split())[:160] if lines else type(exc).__name__
+    return LeadIRError(f"{Path(index_dir) / INDEX_FILE}: damaged or truncated FAISS index ({reason}); "
+                       f"re-run `lead-ir encode` (or `lead-ir index merge`) to rebuild {index_dir}")
+
+
+def read_faiss_index(index_dir: str | Path):
+    """``faiss.read_index`` of ``index_dir/index`` with a one-line error for a damaged file."""
+    path = Path(index_dir) / INDEX_FILE
+    if not path.is_file():
+        raise LeadIRError(f"{index_dir}: no FAISS 'index' file; build one with `lead-ir encode`")
+    try:
+        return _faiss().read_index(str(path))
+    except (RuntimeError, MemoryError) as exc:
+        raise damaged_index_error(index_dir, exc) from None
 
 
 def make_index(dim: int, factory: str):
@@ -69,7 +89,7 @@ class VectorSource:
         faiss = _faiss()
         blocks = []
         for directory in directories:
-            index = faiss.read_index(str(directory / INDEX_FILE))
+            index = read_faiss_index(directory)
             if not isinstance(faiss.downcast_index(index), faiss.IndexFlat):
                 raise LeadIRError(f"{directory}: shard index is not Flat; encode shards with --factory Flat and "
                                   f"pick the final factory at `lead-ir index merge --factory`")
@@ -112,11 +132,15 @@ def fill_index(index, source: VectorSource, docid_path: Path, train_size: int, s
             fh.write("".join(f"{doc_id}\n" for doc_id in ids))
 
 
-def write_index_dir(index_dir: Path, source: VectorSource, meta: dict, factory: str, train_size: int,
+def write_index_dir(index_dir: Path, source: VectorSource, meta: dict, factory: str, train_size: int | None,
                     seed: int) -> dict:
-    """Build the index of ``source`` and write the folder atomically; returns the final manifest."""
+    """Build the index of ``source`` and write the folder atomically; returns the final manifest.
+
+    ``train_size`` None: :data:`TRAIN_SIZE` (the one home of that default).
+    """
     from lead_ir import __version__
 
+    train_size = TRAIN_SIZE if train_size is None else train_size
     faiss = _faiss()
     index = make_index(int(meta["dim"]), factory)
     with atomic_path(index_dir, is_dir=True) as tmp:
@@ -130,7 +154,7 @@ def write_index_dir(index_dir: Path, source: VectorSource, meta: dict, factory: 
     return meta
 
 
-def build_index_dir(index_dir: Path, store, meta: dict, factory: str = "Flat", train_size: int = 200_000,
+def build_index_dir(index_dir: Path, store, meta: dict, factory: str = "Flat", train_size: int | None = None,
                     seed: int = 0) -> dict:
     """The index folder for the embedding chunks of ``store`` (see :mod:`lead_ir.encode`)."""
     return write_index_dir(Path(index_dir), VectorSource.from_chunks(store), meta, factory, train_size, seed)
@@ -140,7 +164,9 @@ def read_docids(index_dir: Path) -> list[str]:
     path = Path(index_dir) / DOCID_FILE
     if not path.is_file():
         raise LeadIRError(f"{index_dir}: no 'docid' file; is this a FAISS index folder made by `lead-ir encode`?")
-    return [line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()]
+    from lead_ir.fileio import read_text
+
+    return [line.rstrip() for line in read_text(path).splitlines()]
 
 
 def load_meta(index_dir: str | Path) -> dict | None:
@@ -163,6 +189,9 @@ def check_index(index_dir: str | Path, spec, dim: int) -> dict | None:
         logger.warning("%s has no %s; cannot check pooling/normalisation against the query encoder", index_dir,
                        META_FILE)
         return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("dim"), int) or not isinstance(meta.get("count"), int):
+        raise IndexMismatchError(f"{index_dir}: damaged {META_FILE} (no integer dim and count); re-run "
+                                 f"`lead-ir encode` to rebuild the folder")
     if int(meta["dim"]) != dim:
         raise IndexMismatchError(f"{index_dir}: index vectors have dim {meta['dim']} but the query encoder gives "
                                  f"{dim}; search with the model that encoded the corpus ({meta.get('model')})")
@@ -178,7 +207,7 @@ def check_index(index_dir: str | Path, spec, dim: int) -> dict | None:
     return meta
 
 
-def merge_indexes(inputs: list[str | Path], output: str | Path, factory: str = "Flat", train_size: int = 200_000,
+def merge_indexes(inputs: list[str | Path], output: str | Path, factory: str = "Flat", train_size: int | None = None,
                   seed: int = 0) -> dict:
     """Join the Flat indexes of ``lead-ir encode --shard i/n`` runs into one index (shard order)."""
     dirs = [Path(p) for p in inputs]

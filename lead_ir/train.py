@@ -10,28 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lead_ir.config import load_config
+from lead_ir.cli.train import add_arguments, run
 from lead_ir.errors import LeadIRError
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML training config (see configs/train-*.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in run.output_dir")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=3e-5")
-
-
-def run(args: argparse.Namespace) -> dict:
-    """Load the config (file + overrides) and train."""
-    from lead_ir.training import distributed
-    from lead_ir.training.config import TrainConfig
-    from lead_ir.training.loop import train
-
-    overrides = list(args.overrides) + (["run.resume=true"] if args.resume else [])
-    cfg = load_config(TrainConfig, args.config, overrides)
-    try:
-        return train(cfg)
-    finally:
-        distributed.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(0, args.quiet)
     try:
         run(args)
-    except LeadIRError as exc:
-        print(f"lead_ir.train: error: {exc}", file=sys.stderr)
+    except (LeadIRError, OSError, UnicodeError) as exc:  # the same boundary as `lead-ir`
+        from lead_ir.cli import error_line
+
+        print(f"lead_ir.train: error: {error_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -30,6 +30,7 @@ def _ndcg10(qrels, run):
     return float(evaluate(Qrels(qrels), Run(run, name="bm25"), "ndcg@10"))
 
 
+@pytest.mark.slow
 def test_scifact_bm25_regression_and_pyserini_cli(scifact_bm25_index, tmp_path):
     """nDCG@10 = 0.6789 (Pyserini's BEIR flat figure) and the same ranking as Pyserini's CLI."""
     ours = tmp_path / "ours.trec"
@@ -58,6 +59,7 @@ def test_scifact_bm25_regression_and_pyserini_cli(scifact_bm25_index, tmp_path):
     assert ranked(ours) == ranked(theirs)
 
 
+@pytest.mark.slow
 def test_mining_scifact_train(scifact_bm25_index, tmp_path):
     qrels = read_qrels("irds:beir/scifact/train")
     run = search_bm25(scifact_bm25_index, read_topics("irds:beir/scifact/train"), k=100, params=BM25Params())

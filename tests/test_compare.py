@@ -147,8 +147,8 @@ def test_cli_compare_with_real_ranx(tmp_path, capsys):
                 lines.append(f"q{i} Q0 {d} {rank} {10 - rank} {name}\n")
         (tmp_path / f"{name}.trec").write_text("".join(lines))
     code = main(["-q", "compare", "--qrels", str(tmp_path / "qrels.txt"), "--baseline", str(tmp_path / "bm25.trec"),
-                 str(tmp_path / "dense.trec"), "--test", "fisher", "--permutations", "500", "--metrics", "ndcg@10",
-                 "mrr@10", "--output-dir", str(tmp_path / "out")])
+                 str(tmp_path / "dense.trec"), "--test", "fisher", "--permutations", "500", "--metrics",
+                 "ndcg@10,mrr@10", "--output-dir", str(tmp_path / "out")])
     assert code == 0
     assert "500 permutations, seed 42" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "out" / "leaderboard.csv", index_col=0)

@@ -121,7 +121,7 @@ def test_search_dense_equals_exact_inner_product(tiny_model, collection, tmp_pat
         expected = [DOCS[i][0] for i in np.argsort(-scores)[:4]]
         assert list(run[qid]) == expected
         np.testing.assert_allclose(list(run[qid].values()), np.sort(scores)[::-1][:4], atol=1e-5)
-    assert out.read_text().split("\n")[0].split()[-1] == "dense-dense"
+    assert out.read_text().split("\n")[0].split()[-1] == "dense"  # the kind is not repeated (runs.run_tag)
 
 
 def test_faiss_searcher_accepts_lead_query_encoder(tiny_model, collection, tmp_path):
@@ -162,10 +162,12 @@ def test_bf16_autocast_keeps_vectors_close_and_is_recorded(tiny_model, collectio
 
     from lead_ir.encode import EncodeOptions, encode_corpus
 
-    full = encode_corpus(str(tiny_model), str(collection["corpus"]), tmp_path / "fp32", EncodeOptions(device="cpu"))
+    full = encode_corpus(str(tiny_model), str(collection["corpus"]), tmp_path / "fp32",
+                         EncodeOptions(device="cpu", precision="fp32"))
     half = encode_corpus(str(tiny_model), str(collection["corpus"]), tmp_path / "bf16",
                          EncodeOptions(device="cpu", bf16=True))
     assert (full["bf16"], half["bf16"]) == (False, True)
+    assert (full["precision"], half["precision"]) == ("fp32", "bf16")
     a, b = (faiss.read_index(str(tmp_path / d / "index")) for d in ("fp32", "bf16"))
     va, vb = a.reconstruct_n(0, a.ntotal), b.reconstruct_n(0, b.ntotal)
     assert vb.dtype == np.float32 and not np.array_equal(va, vb)  # autocast really ran in bfloat16
@@ -270,6 +272,7 @@ def test_shards_merge_to_the_full_index(tiny_model, collection, tmp_path):
         cli(["--debug", "-q", "index", "merge", str(tmp_path / "s0"), "--output", str(tmp_path / "bad")])
 
 
+@pytest.mark.slow
 @pytest.mark.java
 def test_pyserini_cli_with_encoded_queries_gives_the_same_run(tiny_model, collection, tmp_path):
     from lead_ir.jvm import find_java
@@ -317,12 +320,13 @@ def test_hybrid_search_fuses_bm25_and_dense(tiny_model, collection, tmp_path):
         top = sorted(expected.items(), key=lambda x: (-x[1], x[0]))[:5]
         assert list(hybrid[qid]) == [d for d, _ in top]
         np.testing.assert_allclose(list(hybrid[qid].values()), [s for _, s in top], atol=2e-6)
-    assert read_run(out, return_tag=True)[1] == "hybrid-hybrid"
+    assert read_run(out, return_tag=True)[1] == "hybrid"
 
 
 MEMORY_BUDGET_MB = 768  # peak RSS (VmHWM) of the whole `lead-ir encode` process, 200,000 passages (measured ~540)
 
 
+@pytest.mark.slow
 def test_encode_200k_passages_within_memory_budget(tiny_model, tmp_path):
     rng = np.random.default_rng(0)
     words = np.array(WORDS)

@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fixtures_models import CHAR_VOCAB, WORD_VOCAB, build_tiny_bert, write_toy_data  # noqa: E402
 
+pytestmark = pytest.mark.slow  # two spawned gloo processes
+
 PAIRS = [(2, 1), (4, 2)]
 
 

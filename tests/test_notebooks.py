@@ -48,6 +48,7 @@ def test_three_notebooks_exist():
         assert (EXAMPLE / name).is_file(), f"committed example artifact {name} is missing"
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, kernel_env):
@@ -68,3 +69,21 @@ def test_notebook_runs(path, kernel_env):
         table = (kernel_env / "scifact-leaderboard.md").read_text()
         rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("|")}
         assert {p.stem for p in run_dir.glob("*.trec")} <= rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_without_a_study_stops_with_one_message(path, kernel_env, tmp_path, monkeypatch):
+    """LEAD_IR_STUDY names the study folder; a folder without runs stops the first code cell, saying what to set."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("LEAD_IR_STUDY", str(tmp_path / "no-study"))
+    nb = nbformat.read(path, as_version=4)
+    with pytest.raises(CellExecutionError) as info:
+        NotebookClient(nb, kernel_name=KERNEL, timeout=120,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert "LeadIRError" in str(info.value) and "set LEAD_IR_STUDY" in str(info.value)
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert len(ran) == 1  # stopped at the parameter cell, nothing after it ran

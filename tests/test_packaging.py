@@ -6,6 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lead_ir import jvm
@@ -47,7 +48,34 @@ def test_cli_lists_commands():
     assert out.returncode == 0 and "--k1" in out.stdout
 
 
+@pytest.mark.slow  # a subprocess that starts a JVM
 def test_doctor_reports_java_and_versions():
     out = subprocess.run([sys.executable, "-m", "lead_ir", "doctor"], capture_output=True, text=True, timeout=120)
     assert "java" in out.stdout and "pyserini" in out.stdout and "1.6.0" in out.stdout
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_flat_api_imports_neither_torch_nor_java():
+    code = (
+        "import sys\n"
+        "from lead_ir import (read_topics, read_qrels, read_run, write_run, search_bm25, dense_search,\n"
+        "                     encode_corpus, train, evaluate_runs, compare_runs, layer_quality)\n"
+        "heavy = sorted(m for m in ('torch', 'jnius', 'pyserini', 'transformers', 'faiss') if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "none"
+
+
+def test_flat_api_names_are_the_real_functions():
+    import lead_ir
+    from lead_ir.compare import compare_runs
+    from lead_ir.data.collections import read_topics
+
+    assert lead_ir.read_topics is read_topics and lead_ir.compare_runs is compare_runs
+    build_parser()  # imports every command module; none may shadow a top-level name
+    assert callable(lead_ir.train) and lead_ir.train.__module__ == "lead_ir"
+    assert set(lead_ir.__all__) <= set(dir(lead_ir))
+    for name in lead_ir.__all__:
+        assert callable(getattr(lead_ir, name)), name

@@ -11,7 +11,7 @@ import pytest
 
 from lead_ir.cli import main
 
-pytestmark = pytest.mark.java
+pytestmark = [pytest.mark.java, pytest.mark.slow]  # encodes SciFact with MiniLM
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 

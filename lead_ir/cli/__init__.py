@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "lead_ir.cli.dense",
     "lead_ir.cli.evaluate",
     "lead_ir.cli.experiment",
+    "lead_ir.cli.topics",
 ]
 
 
@@ -37,8 +38,28 @@ class Command:
     run: Callable[[argparse.Namespace], int | None]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``lead-ir: error:`` line (exit 2), like every other error."""
+
+    def error(self, message: str):
+        text = " ".join(message.split())
+        self.exit(2, f"lead-ir: error: {self.prog}: {text}; see `{self.prog} --help`\n")
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` unless the default is None/False or the help already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lead-ir", description="LEAD distillation and Pyserini/ranx IR toolkit")
+    from lead_ir.cli.argtypes import harden
+
+    parser = _Parser(prog="lead-ir", description="LEAD distillation and Pyserini/ranx IR toolkit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -54,27 +75,53 @@ def build_parser() -> argparse.ArgumentParser:
                     parents[prefix] = sub
                     groups[prefix] = sub.add_subparsers(dest="_".join(prefix) + "_command", metavar="COMMAND")
             text = re.sub(r"(?<!%)%(?![%(])", "%%", cmd.help)  # argparse formats help with %
-            sub = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=text, description=text)
+            sub = groups[cmd.path[:-1]].add_parser(cmd.path[-1], help=text, description=cmd.help,
+                                                   formatter_class=_DefaultsFormatter)
             cmd.add_arguments(sub)
+            harden(sub)
             sub.set_defaults(_run=cmd.run)
     for sub in parents.values():
         sub.set_defaults(_group=sub)
     return parser
 
 
+def error_line(exc: BaseException) -> str:
+    """The one-line message for an exception that reaches the CLI boundary."""
+    from lead_ir.fileio import os_error_message
+
+    if isinstance(exc, LeadIRError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = os_error_message(exc)
+    elif isinstance(exc, UnicodeDecodeError):
+        text = (f"an input is not valid UTF-8 (byte 0x{exc.object[exc.start:exc.start + 1].hex()} at byte offset "
+                f"{exc.start}); save it as UTF-8")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed as one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "_run", None) is None:
         (getattr(args, "_group", None) or parser).print_help(sys.stderr)
         return 2
     setup_logging(args.verbose, args.quiet)
     try:
+        from lead_ir.environment import configure_data_home
+
+        configure_data_home()  # before any ir_datasets import: the clone's data cache when IR_DATASETS_HOME is unset
         return int(args._run(args) or 0)
-    except LeadIRError as exc:
+    except (LeadIRError, OSError, UnicodeError) as exc:
+        # The one error boundary: user errors, operating-system errors (permissions, a directory
+        # where a file belongs, read-only or full disks, ...) and undecodable text become one line.
         if args.debug:
             raise
-        print(f"lead-ir: error: {exc}", file=sys.stderr)
+        print(f"lead-ir: error: {error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         logging.getLogger("lead_ir").warning("interrupted")

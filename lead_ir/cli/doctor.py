@@ -40,9 +40,18 @@ def collect() -> list[tuple[str, str]]:
                              f"{'has' if runtime.has_vector_module else 'lacks'} {jvm.VECTOR_MODULE})"))
     except JavaNotFoundError as exc:
         rows.append(("java", f"NOT FOUND: {exc}"))
+    except Exception as exc:  # a broken JDK must not stop the report
+        rows.append(("java", f"BROKEN: {type(exc).__name__}: {exc}"))
+    if os.environ.get("JAVA_HOME") and (why := jvm.problem(os.environ["JAVA_HOME"])):
+        rows.append(("JAVA_HOME", f"BROKEN: {os.environ['JAVA_HOME']}: {why}; point it at a complete JDK "
+                                  f"{jvm.MIN_JAVA}+ or unset it"))
     rows.append(("pyserini", _pyserini_version()))
     rows.append(("anserini jar", str(jvm.anserini_jar() or "MISSING")))
-    rows.append(("IR_DATASETS_HOME", os.environ.get("IR_DATASETS_HOME", "(unset: ~/.ir_datasets)")))
+    from lead_ir.environment import data_home
+
+    home = data_home()
+    rows.append(("IR_DATASETS_HOME", os.environ.get("IR_DATASETS_HOME") or
+                 (f"(unset: lead_ir uses {home})" if home else "(unset: ~/.ir_datasets)")))
     rows.append(("NUMBA_CACHE_DIR", os.environ.get("NUMBA_CACHE_DIR", "(unset: lead_ir uses ~/.cache/lead_ir/numba)")))
     rows.append(("HF_HOME", os.environ.get("HF_HOME", "(unset: ~/.cache/huggingface)")))
     try:
@@ -65,19 +74,31 @@ def _pyserini_version() -> str:
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-lucene", action="store_true", help="also start the JVM and open Lucene")
+    p.add_argument("--export", action="store_true",
+                   help="print only the shell lines (JAVA_HOME, PATH, IR_DATASETS_HOME) under which Pyserini's "
+                        "own `python -m pyserini.search.faiss|lucene` run as lead-ir does; use: "
+                        "eval \"$(lead-ir doctor --export)\"")
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.export:
+        from lead_ir.environment import shell_exports
+
+        print("\n".join(shell_exports()))
+        return 0
     rows = collect()
     if args.check_lucene:
         from lead_ir import jvm
 
-        jvm.pyserini("pyserini.search.lucene")
-        rows.append(("lucene", "JVM started, pyserini.search.lucene imported"))
+        try:
+            jvm.pyserini("pyserini.search.lucene")
+            rows.append(("lucene", "JVM started, pyserini.search.lucene imported"))
+        except Exception as exc:  # report, never crash
+            rows.append(("lucene", f"NOT FOUND: {' '.join(str(exc).split())}"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    return 1 if any("MISSING" in v or "NOT FOUND" in v for _, v in rows) else 0
+    return 1 if any("MISSING" in v or "NOT FOUND" in v or "BROKEN" in v for _, v in rows) else 0
 
 
 COMMANDS = [Command(("doctor",), "report Python, torch, Java, Pyserini, FAISS, ranx and data settings", _args, _run)]

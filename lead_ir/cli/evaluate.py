@@ -6,15 +6,17 @@ import argparse
 from pathlib import Path
 
 from lead_ir.cli import Command
+from lead_ir.cli.argtypes import digits, positive_int, probability
 
 FORMATS = ("table", "csv", "json", "latex")
-FAMILIES = ("msmarco", "trec-dl", "beir", "generic")
+FAMILIES = ("msmarco", "trec-dl", "beir", "trec", "generic")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qrels", required=True, help="qrels spec: file, irds:<id> or registry name (dl19-passage)")
-    parser.add_argument("--metrics", nargs="+", help="ranx metrics, e.g. ndcg@10 recall@1000-l2 "
-                                                     "(default: by collection family)")
+    parser.add_argument("--metrics", action="append", metavar="M[,M...]",
+                        help="comma-separated metrics, e.g. map,ndcg@10,recall@1000-l2; repeatable (default: by "
+                             "collection family: TREC-format qrels get MAP, nDCG@10, P@10, R@1000)")
     parser.add_argument("--family", choices=FAMILIES, help="collection family for default metrics "
                                                            "(default: inferred from --qrels)")
     parser.add_argument("--name", action="append", help="run name, repeated once per run in order (default: file "
@@ -25,7 +27,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="TREC run files")
     _common(parser)
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    parser.add_argument("--digits", type=int, default=4, help="decimals (default: 4)")
+    parser.add_argument("--digits", type=digits, default=4, help="decimals (default: 4)")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -45,23 +47,34 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
                         help="baseline run file or name; repeat for several (significance is marked against each)")
     parser.add_argument("--test", choices=("ttest", "fisher", "tukey"), default="ttest", help="default: ttest (paired)")
     parser.add_argument("--correction", choices=("holm", "bonferroni", "none"), default="holm", help="default: holm")
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    parser.add_argument("--alpha", type=probability, default=0.05, help="significance level (default: 0.05)")
     parser.add_argument("--pairs", choices=("baselines", "all"), default="baselines",
                         help="test each run against the baselines (default) or every pair of runs")
-    parser.add_argument("--permutations", type=int, default=10_000, help="randomisation test permutations")
+    parser.add_argument("--permutations", type=positive_int, default=10_000, help="randomisation test permutations")
     parser.add_argument("--seed", type=int, default=42, help="randomisation test seed")
     parser.add_argument("--output-dir",
                         help="where to write leaderboard.{md,tex,csv} (default: the first run's folder)")
     parser.add_argument("--prefix", default="leaderboard", help="output file name prefix")
+    parser.add_argument("--costs", metavar="FILE", help="cost figures per run name (JSON or CSV with a 'run' column: "
+                                                        "params, layers, dim, index_bytes, query_ms_p50, "
+                                                        "query_ms_p95, docs_per_s), shown as extra columns")
+    parser.add_argument("--costs-caption", default=None, metavar="TEXT",
+                        help="how and on which machine the costs were measured (default: the JSON's "
+                             "_caption, else the file name)")
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from lead_ir.compare import compare_files
+    from lead_ir.compare import compare_files, comparison_paths
 
-    paths = list(dict.fromkeys([b for b in args.baseline if Path(b).is_file()] + args.runs))
-    comparison = compare_files(args.qrels, paths, args.baseline, args.metrics, args.name, args.family,
+    paths = comparison_paths(args.runs, args.baseline)
+    comparison = compare_files(args.qrels, args.runs, args.baseline, args.metrics, args.name, args.family,
                                test=args.test, correction=args.correction, alpha=args.alpha, pairs=args.pairs,
                                n_permutations=args.permutations, seed=args.seed)
+    if args.costs:
+        from lead_ir.efficiency import read_costs_file
+
+        costs, caption = read_costs_file(args.costs)
+        comparison.with_costs(costs, args.costs_caption or caption or f"from {Path(args.costs).name}")
     out_dir = Path(args.output_dir) if args.output_dir else Path(paths[0]).parent
     written = comparison.write(out_dir, args.prefix)
     print(comparison.to_markdown(), end="")
@@ -87,7 +100,7 @@ def _run_plot_per_query(args: argparse.Namespace) -> int:
 def _add_plot_recall(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN")
     parser.add_argument("--qrels", required=True)
-    parser.add_argument("--ks", nargs="+", type=int, help="cut-offs (default: 1 2 5 10 20 50 100 ...)")
+    parser.add_argument("--ks", nargs="+", type=positive_int, help="cut-offs (default: 1 2 5 10 20 50 100 ...)")
     parser.add_argument("--output", required=True, help="PNG path")
 
 
@@ -143,7 +156,7 @@ def _run_plot_quality(args: argparse.Namespace) -> int:
 COMMANDS = [
     Command(("evaluate",), "evaluate TREC runs with ranx (trec_eval conventions, judged queries only)",
             _add_evaluate, _run_evaluate),
-    Command(("compare",), "leaderboard with deltas, 95%% CIs, W/T/L and corrected significance vs baseline(s)",
+    Command(("compare",), "leaderboard with deltas, 95% CIs, W/T/L and corrected significance vs baseline(s)",
             _add_compare, _run_compare),
     Command(("plot", "per-query"), "sorted per-query metric differences between two runs (PNG)",
             _add_plot_per_query, _run_plot_per_query),

@@ -1,7 +1,7 @@
 """Hard-negative mining from a first-stage run (BM25 through Pyserini, or any TREC run).
 
 Runs in the main process only: Lucene objects must never be used from forked workers, so the
-run is computed first and the training file written to disk for the DataLoader to read.
+run is computed first and the training file written to disk for the trainer to read.
 """
 
 from __future__ import annotations
@@ -64,13 +64,40 @@ def mine_negatives(run: RunDict, qrels: Qrels, topics: dict[str, str], depth: in
     return groups, stats
 
 
+def mine_file(run: str | Path, qrels: str, topics: str, output: str | Path, depth: int = 100,
+              num_negatives: int = 100, min_relevance: int = 1, topic_field: str | None = None) -> MiningStats:
+    """Mine a TREC run file into the training file ``output`` (:func:`mine_negatives`), with a manifest of
+    where it came from: the run and its sha256, the qrels and topics specs, and the settings.
+
+    The one mining path of ``lead-ir mine`` and the study, so both record the same provenance.
+    """
+    from lead_ir.data.collections import read_qrels, read_topics
+    from lead_ir.fileio import file_fingerprint
+    from lead_ir.runs import read_run
+
+    groups, stats = mine_negatives(read_run(run), read_qrels(qrels), read_topics(topics, topic_field), depth,
+                                   num_negatives, min_relevance)
+    provenance = {"run": str(run), "run_fingerprint": file_fingerprint(run), "qrels": str(qrels),
+                  "topics": str(topics), "depth": depth, "num_negatives": num_negatives,
+                  "min_relevance": min_relevance}
+    if topic_field:
+        provenance["topic_field"] = topic_field
+    write_train_groups(groups, output, stats, provenance)
+    return stats
+
+
 def write_train_groups(groups: list[TrainGroup], path: str | Path, stats: MiningStats | None = None,
                        provenance: dict | None = None) -> Path:
     """Write groups as JSONL (one object per query), plus ``<path>.manifest.json``, atomically.
 
+    A group without positives is written as unlabeled (``"unlabeled": true``, its candidates in
+    ``negatives``; see :mod:`lead_ir.data.unlabeled`).
+
     The manifest is written first and removed again if the training file cannot be written, so
     the two exist together or not at all.
     """
+    from lead_ir.data.unlabeled import unlabeled_json
+
     path = Path(path)
     manifest_path = path.with_name(path.name + ".manifest.json")
     manifest = dict(provenance or {})
@@ -80,7 +107,7 @@ def write_train_groups(groups: list[TrainGroup], path: str | Path, stats: Mining
     try:
         with atomic_open(path) as fh:
             for group in groups:
-                fh.write(json.dumps(group.to_json()) + "\n")
+                fh.write(json.dumps(group.to_json() if group.positives else unlabeled_json(group)) + "\n")
     except BaseException:
         manifest_path.unlink(missing_ok=True)
         raise
@@ -88,9 +115,14 @@ def write_train_groups(groups: list[TrainGroup], path: str | Path, stats: Mining
 
 
 def read_train_groups(path: str | Path) -> list[TrainGroup]:
-    """Read a training file written by :func:`write_train_groups`, validating every line."""
-    from lead_ir.data.formats import open_text, parse_json_line
+    """Read a training file written by :func:`write_train_groups`, validating every line.
+
+    Unlabeled groups (``"unlabeled": true``) come back with no positives and their candidates as
+    ``negatives``; any other line without positives is an error.
+    """
+    from lead_ir.data.formats import parse_json_line
     from lead_ir.errors import InputFormatError
+    from lead_ir.fileio import open_text
 
     groups = []
     if not Path(path).exists():
@@ -104,7 +136,11 @@ def read_train_groups(path: str | Path) -> list[TrainGroup]:
             if missing:
                 raise InputFormatError(path, line_no, f"missing field(s) {missing}",
                                        "training files are written by `lead-ir mine`")
-            if not obj["positives"]:
+            if obj.get("unlabeled") is True:
+                if obj["positives"]:
+                    raise InputFormatError(path, line_no, f"unlabeled query '{obj['qid']}' lists positives",
+                                           "an unlabeled group has \"positives\": []; drop the flag or the list")
+            elif not obj["positives"]:
                 raise InputFormatError(path, line_no, f"query '{obj['qid']}' has no positives",
                                        "mine again with `lead-ir mine`, which drops such queries")
             groups.append(TrainGroup(str(obj["qid"]), obj["query"], [str(d) for d in obj["positives"]],

@@ -1,4 +1,4 @@
-"""The registry of named topic/qrels sets (``topics/registry.yaml``) and where their files are found.
+"""The registry of named topic/qrels sets (``lead_ir/resources/registry.yaml``) and where their files are found.
 
 A registry entry names an ir_datasets id or Anserini/Pyserini file names, plus expected counts.
 Files are looked up, in order, in ``$LEAD_IR_TOPICS_DIR`` (os.pathsep-separated), the
@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from lead_ir.errors import LeadIRError, closest
+from lead_ir.resources import resource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,11 +33,12 @@ class TopicSet:
     topics: int | None = None  # expected number of topics
     qrels: int | None = None  # expected number of judgments
     judged_topics: int | None = None
-    family: str = "generic"  # msmarco | trec-dl | beir | generic: picks default metrics
+    family: str = "generic"  # msmarco | trec-dl | beir | trec | generic: picks default metrics
 
 
 def registry_path() -> Path:
-    return Path(os.environ.get("LEAD_IR_TOPIC_REGISTRY", REPO_ROOT / "topics" / "registry.yaml"))
+    """``$LEAD_IR_TOPIC_REGISTRY``, else the registry shipped inside the package."""
+    return Path(os.environ.get("LEAD_IR_TOPIC_REGISTRY", resource("registry.yaml")))
 
 
 @cache
@@ -44,8 +46,31 @@ def load_registry(path: str | None = None) -> dict[str, TopicSet]:
     path = Path(path) if path else registry_path()
     if not path.exists():
         return {}
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {name: TopicSet(name=name, **fields) for name, fields in raw.items()}
+    from dataclasses import fields as dataclass_fields
+
+    from lead_ir.fileio import read_text
+
+    try:
+        raw = yaml.safe_load(read_text(path)) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise LeadIRError(f"{path}{f':{mark.line + 1}' if mark else ''}: topic registry is not valid YAML "
+                          f"({getattr(exc, 'problem', exc)}); fix the file or point LEAD_IR_TOPIC_REGISTRY elsewhere") \
+            from None
+    if not isinstance(raw, dict):
+        raise LeadIRError(f"{path}: topic registry must map set names to entries; fix the file")
+    known = [f.name for f in dataclass_fields(TopicSet) if f.name != "name"]
+    out = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise LeadIRError(f"{path}: topic set '{name}' must be a mapping of fields ({', '.join(known)}); fix "
+                              f"its entry")
+        for key in entry:
+            if key not in known:
+                raise LeadIRError(f"{path}: topic set '{name}' has unknown field '{key}'{closest(str(key), known)}; "
+                                  f"fields are {', '.join(known)}")
+        out[str(name)] = TopicSet(name=str(name), **entry)
+    return out
 
 
 def get_topic_set(name: str) -> TopicSet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lead_ir.bm25 import BM25Params
 from lead_ir.errors import ConfigError
 
 
@@ -30,26 +31,74 @@ class DataSection:
     dev_fraction: float = field(default=0.2, metadata={"help": "share of training queries held out as dev"})
     split_seed: int = field(default=13, metadata={"help": "seed of the train/dev split (by qid)"})
     max_train_queries: int = field(default=0, metadata={"help": "use at most this many training queries (0: all)"})
+    topic_field: str = field(default="", metadata={
+        "help": "topic text of every topics spec: '' (the query as the source gives it: TREC title), title, desc, "
+                "narr or a join such as title+desc"})
+    topics: str = field(default="", metadata={
+        "help": "one topic set split here into train/dev/test (with qrels and test_fraction or test_ids), instead "
+                "of train_topics/train_qrels/test_topics/test_qrels"})
+    qrels: str = field(default="", metadata={"help": "the qrels of data.topics"})
+    test_fraction: float = field(default=0.0, metadata={"help": "share of data.topics held out as test (seeded)"})
+    test_ids: str = field(default="", metadata={"help": "file of data.topics' test query ids, one per line"})
     extra_test_sets: list[TestSet] = field(default_factory=list, metadata={
         "help": "more topic/qrels sets evaluated once at the end, each with its own leaderboard"})
 
     def __post_init__(self) -> None:
         if not 0 < self.dev_fraction < 1:
             raise ValueError(f"data.dev_fraction must be in (0, 1), found {self.dev_fraction}")
+        if not self.topics:
+            if self.qrels or self.test_fraction or self.test_ids:
+                raise ValueError("data.qrels, data.test_fraction and data.test_ids split data.topics; set data.topics "
+                                 "too, or use train_topics/train_qrels/test_topics/test_qrels")
+            return
+        paired = ("train_topics", "train_qrels", "test_topics", "test_qrels")
+        given = [name for name in paired if getattr(self, name) != DataSection.__dataclass_fields__[name].default]
+        if given:
+            raise ValueError(f"data.topics is split into train/dev/test here; remove data.{', data.'.join(given)}")
+        if not self.qrels:
+            raise ValueError("data.topics needs data.qrels (its judgments)")
+        if bool(self.test_ids) == bool(self.test_fraction):
+            raise ValueError("data.topics needs one of data.test_fraction (e.g. 0.2) or data.test_ids (a file of ids)")
+        if self.test_fraction and not 0 < self.test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in (0, 1), found {self.test_fraction}")
+
+    @property
+    def splits_topics(self) -> bool:
+        """True when one topic set (``topics``/``qrels``) is split into train/dev/test by the study."""
+        return bool(self.topics)
 
 
 @dataclass
 class BM25Section:
-    k1: float = 0.9
-    b: float = 0.4
+    k1: float = field(default=BM25Params.k1, metadata={"help": "BM25 k1 (default: lead_ir.bm25.BM25Params)"})
+    b: float = field(default=BM25Params.b, metadata={"help": "BM25 b (default: lead_ir.bm25.BM25Params)"})
     train_depth: int = field(default=100, metadata={"help": "BM25 hits per training query (mining pool)"})
     threads: int = field(default=0, metadata={"help": "Lucene threads (0: CPU count, at most 8)"})
+
+    def params(self) -> BM25Params:
+        return BM25Params(k1=self.k1, b=self.b)
+
+
+@dataclass
+class UnlabeledSection:
+    """Unlabeled training queries (no judgments) with BM25 candidates; an arm mixes them in with
+    ``train.data.unlabeled_ratio`` > 0 (unlabeled groups per labeled group)."""
+
+    queries: str = field(default="", metadata={
+        "help": "'' (none), 'titles' (pseudo-queries from the corpus titles) or a topics spec without test queries"})
+    depth: int = field(default=100, metadata={"help": "BM25 hits per unlabeled query (candidates)"})
+    num_candidates: int = field(default=100, metadata={"help": "keep at most this many candidates per query"})
+    max_queries: int = field(default=0, metadata={"help": "titles: a seeded sample of this many (0: all)"})
+    min_title_words: int = field(default=3, metadata={"help": "titles: drop shorter titles"})
+    exclude_source: bool = field(default=True, metadata={"help": "titles: leave a title's own document out"})
 
 
 @dataclass
 class MiningSection:
     depth: int = 100
     num_negatives: int = 100
+    unlabeled: UnlabeledSection = field(default_factory=UnlabeledSection, metadata={
+        "help": "unlabeled queries for distillation (stage mine-unlabeled; not part of the mine stage's key)"})
 
 
 @dataclass
@@ -86,6 +135,9 @@ class EncodeSection:
     # None: each checkpoint's own passage_max_len, i.e. the length it was trained at; a student
     # trained on 128-token passages and encoded at 256 loses much of its quality (docs/results.md)
     max_length: int | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
+        "help": "auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, else fp32 (recorded per encode "
+                "stage); vectors are float32 whatever the precision"})
 
 
 @dataclass
@@ -99,8 +151,9 @@ class HybridSection:
 class EvaluationSection:
     metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@100"])
     dev_metric: str = field(default="ndcg@10", metadata={"help": "metric that picks the best student on dev"})
-    baselines: list[str] = field(default_factory=lambda: ["bm25", "contrastive"], metadata={
-        "help": "rows that significance is marked against"})
+    baselines: list[str] = field(default_factory=lambda: ["bm25"], metadata={
+        "help": "rows that significance is marked against (bm25, teacher-*, arm names, hybrid); checked at plan "
+                "time"})
     test: Literal["ttest", "fisher", "tukey"] = "ttest"
     correction: Literal["holm", "bonferroni", "none"] = "holm"
     alpha: float = 0.05
@@ -141,3 +194,92 @@ class ExperimentConfig:
             raise ConfigError(f"arm names must be unique and not one of {sorted(reserved)}: {sorted(duplicated)}")
         if any(arm.teacher == "warmup" for arm in self.arms) and not self.teacher.warmup:
             raise ConfigError("an arm distils from the warm-up teacher but teacher.warmup is false")
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith(("/", "./", "../", "~")) or "/" in spec or spec.endswith(
+        (".jsonl", ".json", ".tsv", ".txt", ".gz", ".trec"))
+
+
+def _check_spec(spec: str, where: str, registry: dict) -> None:
+    """A corpus/topics/qrels spec must be ``irds:<id>``, a registry name or an existing path."""
+    from pathlib import Path
+
+    if not spec or spec.startswith("irds:") or spec in registry:
+        return
+    path = Path(spec).expanduser()
+    if path.exists():
+        return
+    if _looks_like_path(spec) or not registry:
+        raise ConfigError(f"{where}: {spec} does not exist; give an existing file or folder, irds:<id> or a "
+                          f"registry name")
+    from lead_ir.errors import closest
+
+    raise ConfigError(f"{where}: '{spec}' is neither a file nor a topic set of the registry{closest(spec, registry)}; "
+                      f"give a path, irds:<id> or one of {', '.join(sorted(registry)) or 'the registry names'}")
+
+
+def validate_plan(cfg: ExperimentConfig) -> None:
+    """Check at plan time (before the first stage, also for ``--dry-run``) everything a later stage would reject:
+    metric names, the fusion method and normalisation, significance settings, baseline rows, input paths and
+    model folders, so a typo fails in a second rather than after hours of training."""
+    from pathlib import Path
+
+    from lead_ir.data.registry import load_registry
+    from lead_ir.errors import LeadIRError, closest
+    from lead_ir.evaluation import normalize_metric
+    from lead_ir.fusion import METHODS, NORMS
+
+    def fail(exc: LeadIRError, where: str) -> ConfigError:
+        return ConfigError(f"{where}: {exc}")
+
+    ev = cfg.evaluation
+    metric_lists = [("evaluation.metrics", ev.metrics), ("evaluation.dev_metric", [ev.dev_metric])] + [
+        (f"data.extra_test_sets[{i}].metrics", t.metrics) for i, t in enumerate(cfg.data.extra_test_sets)]
+    for where, metrics in metric_lists:
+        for metric in metrics:
+            try:
+                normalize_metric(str(metric))
+            except LeadIRError as exc:
+                raise fail(exc, where) from None
+    if cfg.hybrid.method not in METHODS or cfg.hybrid.norm not in NORMS:
+        raise ConfigError(f"hybrid: method {cfg.hybrid.method!r} / norm {cfg.hybrid.norm!r} is not supported by "
+                          f"lead_ir.fusion; choose from {', '.join(METHODS)}")
+    if not 0 < ev.alpha < 1:
+        raise ConfigError(f"evaluation.alpha must be strictly between 0 and 1, found {ev.alpha}")
+    for where, value in (("evaluation.run_depth", ev.run_depth), ("encode.batch_size", cfg.encode.batch_size),
+                         ("mining.depth", cfg.mining.depth), ("mining.num_negatives", cfg.mining.num_negatives),
+                         ("bm25.train_depth", cfg.bm25.train_depth)):
+        if value < 1:
+            raise ConfigError(f"{where} must be >= 1, found {value}")
+    if cfg.encode.max_length is not None and cfg.encode.max_length < 1:
+        raise ConfigError(f"encode.max_length must be >= 1 or null, found {cfg.encode.max_length}")
+    if cfg.bm25.threads < 0 or cfg.bm25.k1 < 0 or not 0 <= cfg.bm25.b <= 1:
+        raise ConfigError(f"bm25: threads >= 0, k1 >= 0 and 0 <= b <= 1 are required, found threads="
+                          f"{cfg.bm25.threads}, k1={cfg.bm25.k1}, b={cfg.bm25.b}")
+    rows = ["bm25"]
+    if cfg.teacher.kind == "dense":
+        rows += ["teacher-zero-shot"] + (["teacher-warmup"] if cfg.teacher.warmup else [])
+    rows += [arm.name for arm in cfg.arms] + (["hybrid"] if cfg.hybrid.enabled and cfg.arms else [])
+    for base in ev.baselines:
+        if base not in rows:
+            raise ConfigError(f"evaluation.baselines: '{base}' is not a row of this study{closest(str(base), rows)}; "
+                              f"rows: {', '.join(rows)}")
+    registry = load_registry()
+    d = cfg.data
+    _check_spec(d.corpus, "data.corpus", {})
+    for where, spec in (("data.train_topics", d.train_topics), ("data.train_qrels", d.train_qrels),
+                        ("data.test_topics", d.test_topics), ("data.test_qrels", d.test_qrels)):
+        _check_spec(spec, where, registry)
+    for where, spec in (("data.topics", d.topics), ("data.qrels", d.qrels), ("data.test_ids", d.test_ids)):
+        if spec:  # one topic set split by the study
+            _check_spec(spec, where, registry)
+    for i, t in enumerate(d.extra_test_sets):
+        _check_spec(t.topics, f"data.extra_test_sets[{i}].topics", registry)
+        _check_spec(t.qrels, f"data.extra_test_sets[{i}].qrels", registry)
+    models = [("teacher.model", cfg.teacher.model)] + [
+        (f"arm '{arm.name}': student_model", arm.student_model) for arm in cfg.arms if arm.student_model]
+    for where, model in models:
+        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
+            raise ConfigError(f"{where}: {model} is not a folder; give a model directory, an HF name or "
+                              f"pymodule:<package>")

@@ -36,6 +36,18 @@ class Stage:
     key: Any = None  # the config slice that determines this stage's output
     resumable: bool = False
     description: str = ""
+    # under torchrun: True runs the stage on every process (DDP training, sharded encoding; it must be
+    # resumable, as all processes share its folder); False runs it on rank 0 while the others wait
+    parallel: bool = False
+
+
+@dataclass
+class ProcessGroup:
+    """This process's place in a torchrun group; the default is a single process."""
+
+    rank: int = 0
+    world: int = 1
+    barrier: Callable[[], None] = lambda: None
 
 
 @dataclass
@@ -122,30 +134,46 @@ class Pipeline:
             lines.append(f"{status.stage.name:<28} {action:<16}{deps}")
         return "\n".join(lines)
 
-    def run(self, force: list[str] | None = None) -> dict[str, dict]:
-        """Run every stage that is not done; returns each stage's manifest."""
+    def run(self, force: list[str] | None = None, group: ProcessGroup | None = None) -> dict[str, dict]:
+        """Run every stage that is not done; returns each stage's manifest.
+
+        With a torchrun ``group``, every process plans alike; ``parallel`` stages run on all of them and
+        the others on rank 0 alone, while the rest wait at a barrier; only rank 0 writes manifests.
+        """
+        group = group or ProcessGroup()
+        main = group.rank == 0
         results = {}
-        for status in self.plan(force):
+        plan = self.plan(force)
+        group.barrier()  # every process has read the manifests before rank 0 changes any
+        for status in plan:
             stage, folder = status.stage, self.folder(status.stage.name)
             if status.state == "done":
                 logger.info("stage %s: done, skipped", stage.name)
                 results[stage.name] = self.manifest(stage.name)
                 continue
-            if status.state in ("forced", "stale") or (folder.exists() and not stage.resumable):
+            if group.world > 1 and stage.parallel and not stage.resumable:
+                raise LeadIRError(f"stage {stage.name} runs on every process but is not resumable (shared folder)")
+            if main and (status.state in ("forced", "stale") or (folder.exists() and not stage.resumable)):
                 shutil.rmtree(folder, ignore_errors=True)
-            logger.info("stage %s: running%s", stage.name, f" ({stage.description})" if stage.description else "")
+            group.barrier()
             start = time.perf_counter()
-            if stage.resumable:
-                folder.mkdir(parents=True, exist_ok=True)
-                outputs = stage.run(folder)
-            else:
-                with atomic_path(folder, is_dir=True) as tmp:
-                    outputs = stage.run(tmp)
-            manifest = {"stage": stage.name, "key_hash": status.key_hash, "key": stage.key,
-                        "inputs": {d: results[d]["key_hash"] for d in stage.deps}, "versions": versions(),
-                        "wall_time_s": round(time.perf_counter() - start, 2), "outputs": outputs,
-                        "finished_at": datetime.now(UTC).isoformat(timespec="microseconds")}
-            write_json(folder / MANIFEST, manifest)
-            results[stage.name] = manifest
-            logger.info("stage %s: finished in %.1fs", stage.name, manifest["wall_time_s"])
+            manifest = None
+            if main or stage.parallel:
+                logger.info("stage %s: running%s", stage.name,
+                            f" ({stage.description})" if stage.description else "")
+                if stage.resumable:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    outputs = stage.run(folder)
+                else:
+                    with atomic_path(folder, is_dir=True) as tmp:
+                        outputs = stage.run(tmp)
+            if main:
+                manifest = {"stage": stage.name, "key_hash": status.key_hash, "key": stage.key,
+                            "inputs": {d: results[d]["key_hash"] for d in stage.deps}, "versions": versions(),
+                            "wall_time_s": round(time.perf_counter() - start, 2), "outputs": outputs,
+                            "finished_at": datetime.now(UTC).isoformat(timespec="microseconds")}
+                write_json(folder / MANIFEST, manifest)
+                logger.info("stage %s: finished in %.1fs", stage.name, manifest["wall_time_s"])
+            group.barrier()
+            results[stage.name] = manifest or self.manifest(stage.name)
         return results

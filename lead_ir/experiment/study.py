@@ -11,14 +11,15 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from lead_ir.config import from_dict
-from lead_ir.errors import ConfigError
+from lead_ir.errors import ConfigError, LeadIRError
 from lead_ir.experiment.config import ArmSection, ExperimentConfig
-from lead_ir.experiment.runner import Pipeline, Stage
+from lead_ir.experiment.runner import Pipeline, ProcessGroup, Stage
 from lead_ir.fileio import write_json
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def deep_merge(base: dict, override: dict | None) -> dict:
     return out
 
 
-def _train_config(cfg: ExperimentConfig, overrides: dict, where: str):
+def _train_config(overrides: dict, where: str):
     """Validate a merged TrainConfig mapping now, so a typo fails at plan time, not after an hour."""
     from lead_ir.training.config import TrainConfig
 
@@ -46,9 +47,13 @@ class Study:
     """Builds the :class:`Pipeline` for one experiment config."""
 
     def __init__(self, cfg: ExperimentConfig):
+        from lead_ir.experiment.config import validate_plan
+
         self.cfg = cfg
         self.root = Path(cfg.output_dir)
         self.pipeline = Pipeline(self.root, self._stages())
+        validate_plan(cfg)  # everything a later stage would reject fails now, before the first stage
+        self.group = ProcessGroup()  # run_experiment sets the torchrun group
 
     # ------------------------------------------------------------------ helpers
     def out(self, stage: str, name: str = "") -> Path:
@@ -69,12 +74,41 @@ class Study:
     def test_sets(self) -> list[tuple[str, str, str, list[str]]]:
         """(run file stem, topics, qrels, metrics) of the main test set and the extra ones."""
         d, ev = self.cfg.data, self.cfg.evaluation
-        return [("test", d.test_topics, d.test_qrels, ev.metrics)] + [
-            (f"test-{t.name}", t.topics, t.qrels, t.metrics) for t in d.extra_test_sets]
+        if d.splits_topics:  # the split stage writes the test part of data.topics
+            folder = self.root / "stages" / "split"
+            main = ("test", str(folder / "test-topics.tsv"), str(folder / "test-qrels.txt"), ev.metrics)
+        else:
+            main = ("test", d.test_topics, d.test_qrels, ev.metrics)
+        return [main] + [(f"test-{t.name}", t.topics, t.qrels, t.metrics) for t in d.extra_test_sets]
+
+    def _source_key(self, spec: str) -> str:
+        """A topics/qrels spec in a stage key: files by their contents; the split's own outputs by the split
+        stage (a dependency), since they do not exist yet when the plan is made."""
+        from lead_ir.data.collections import spec_fingerprint
+
+        if self.cfg.data.splits_topics and Path(spec).parent == self.root / "stages" / "split":
+            return f"split:{Path(spec).name}"
+        return spec_fingerprint(spec)
+
+    def topic_field(self) -> str | None:
+        return self.cfg.data.topic_field or None
+
+    def test_topics_key(self) -> dict:
+        """What the test searches read: each test set's topics (file contents fingerprinted), and the field."""
+        key: dict[str, Any] = {"test": [(stem, self._source_key(topics)) for stem, topics, _, _ in self.test_sets()]}
+        return key | ({"topic_field": self.cfg.data.topic_field} if self.cfg.data.topic_field else {})
+
+    def uses_unlabeled(self, train: dict | None) -> bool:
+        """Whether an arm mixes in unlabeled groups (train.data.unlabeled_ratio > 0; needs mining.unlabeled)."""
+        ratio = float(((train or {}).get("data") or {}).get("unlabeled_ratio", 0) or 0)
+        if ratio > 0 and not self.cfg.mining.unlabeled.queries:
+            raise ConfigError("an arm sets train.data.unlabeled_ratio > 0 but mining.unlabeled.queries is empty; "
+                              "set it to 'titles' or a topics spec")
+        return ratio > 0
 
     def arm_train(self, arm: ArmSection) -> dict:
         merged = deep_merge(self.cfg.train, arm.train)
-        _train_config(self.cfg, merged, f"arm '{arm.name}'")
+        _train_config(merged, f"arm '{arm.name}'")
         return merged
 
     # ------------------------------------------------------------------ stages
@@ -83,53 +117,90 @@ class Study:
         stages = [
             Stage("bm25-index", self._bm25_index, key={"corpus": c.data.corpus},
                   description="Lucene index of the corpus"),
-            Stage("split", self._split, key=dataclasses.asdict(c.data),
-                  description="train/dev split of training queries"),
+            # Each stage's key holds only what it reads: the split never sees the test sets, and test
+            # qrels reach the leaderboard alone, so changing them re-runs evaluation only.
+            Stage("split", self._split, key=self.split_key(), description="train/dev split of training queries"),
             Stage("bm25-runs", self._bm25_runs, deps=("bm25-index", "split"),
-                  key={"bm25": dataclasses.asdict(c.bm25), "test": self.test_sets(), "depth": c.evaluation.run_depth}),
-            Stage("mine", self._mine, deps=("bm25-runs", "split"), key=dataclasses.asdict(c.mining)),
+                  key={"bm25": dataclasses.asdict(c.bm25), "depth": c.evaluation.run_depth},
+                  description="BM25 runs of the training (mining pool) and dev queries"),
+            Stage("bm25-test", self._bm25_test, deps=("bm25-index",) + (("split",) if c.data.splits_topics else ()),
+                  key={"k1": c.bm25.k1, "b": c.bm25.b, "depth": c.evaluation.run_depth} | self.test_topics_key(),
+                  description="BM25 runs of the test sets"),
+            Stage("mine", self._mine, deps=("bm25-runs", "split"),
+                  key={k: v for k, v in dataclasses.asdict(c.mining).items() if k != "unlabeled"}),
         ]
+        if c.mining.unlabeled.queries:
+            if c.mining.unlabeled.queries in [topics for _, topics, _, _ in self.test_sets()]:
+                raise ConfigError(f"mining.unlabeled.queries {c.mining.unlabeled.queries!r} is a test set; train on "
+                                  f"other queries or on 'titles'")
+            stages.append(Stage("mine-unlabeled", self._mine_unlabeled, deps=("bm25-index",),
+                                key=dataclasses.asdict(c.mining.unlabeled) | {"bm25": [c.bm25.k1, c.bm25.b]},
+                                description="unlabeled queries and their BM25 candidates"))
         # Training stages see the dev pool only when there is one, so studies without it keep their keys.
         pool_depth = c.evaluation.dev_pool_depth
-        train_deps, pool_key = (("mine", "dev-pool"), {"dev_pool": pool_depth}) if pool_depth else (("mine",), {})
+        train_deps, dev_key = (("mine", "dev-pool"), {"dev_pool": pool_depth}) if pool_depth else (("mine",), {})
+        dev_key |= {"dev_metric": c.evaluation.dev_metric}  # it picks each training stage's kept checkpoint
         if pool_depth:
             stages.append(Stage("dev-pool", self._dev_pool, deps=("bm25-index", "split"),
                                 key={"depth": pool_depth, "bm25": dataclasses.asdict(c.bm25)},
                                 description="the corpus dev evaluation searches"))
         if c.teacher.warmup:
             warm = deep_merge(c.train, c.teacher.train)
-            _train_config(c, warm, "teacher.train")
+            _train_config(warm, "teacher.train")
             stages.append(Stage("teacher-warmup", lambda out: self._train(out, None, warm), deps=train_deps,
-                                key={"model": c.teacher.model, "train": warm, "seed": c.seed} | pool_key,
-                                resumable=True, description="fine-tune the teacher"))
+                                key={"model": c.teacher.model, "train": warm, "seed": c.seed} | dev_key,
+                                resumable=True, parallel=True, description="fine-tune the teacher"))
         for arm in c.arms:
             deps = train_deps + (("teacher-warmup",) if arm.teacher == "warmup" else ())
             train = self.arm_train(arm) if arm.train is not None else None
+            deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
             stages.append(Stage(f"student-{arm.name}", lambda out, a=arm, t=train: self._train(out, a, t), deps=deps,
                                 key={"arm": dataclasses.asdict(arm), "train": train, "seed": c.seed,
-                                     "teacher": c.teacher.model} | pool_key, resumable=train is not None,
-                                description=f"arm {arm.name}"))
+                                     "teacher": c.teacher.model} | dev_key, resumable=train is not None,
+                                parallel=train is not None, description=f"arm {arm.name}"))
         for row in self.rows():
             model_stage = {"teacher-zero-shot": None, "teacher-warmup": "teacher-warmup"}.get(row, f"student-{row}")
-            stages.append(Stage(f"encode-{row}", lambda out, r=row, m=model_stage: self._encode(out, r, m),
-                                deps=("split",) + ((model_stage,) if model_stage else ()),
-                                key={"encode": dataclasses.asdict(c.encode), "model": c.teacher.model
+            stages.append(Stage(f"encode-{row}", lambda out, m=model_stage: self._encode(out, m),
+                                deps=(model_stage,) if model_stage else (),
+                                key={"encode": self.encode_key(), "model": c.teacher.model
                                      if model_stage is None else model_stage, "corpus": c.data.corpus},
-                                resumable=True, description=f"FAISS index for {row}"))
+                                resumable=True, parallel=True, description=f"FAISS index for {row}"))
             stages.append(Stage(f"dense-{row}", lambda out, r=row, m=model_stage: self._dense(out, r, m),
-                                deps=(f"encode-{row}", "split"), key={"depth": c.evaluation.run_depth,
-                                                                      "test": self.test_sets()}))
+                                deps=(f"encode-{row}", "split"),
+                                key={"depth": c.evaluation.run_depth} | self.test_topics_key()))
         if c.hybrid.enabled and c.arms:
-            stages.append(Stage("hybrid", self._hybrid, deps=("bm25-runs", "split") + tuple(
+            stages.append(Stage("hybrid", self._hybrid, deps=("bm25-runs", "bm25-test", "split") + tuple(
                 f"dense-{arm.name}" for arm in c.arms), key=dataclasses.asdict(c.hybrid) | {
                 "dev_metric": c.evaluation.dev_metric}))
-        board_deps = ("bm25-runs",) + tuple(f"dense-{r}" for r in self.rows()) + (
-            ("hybrid",) if c.hybrid.enabled and c.arms else ())
+        if self.rows():
+            stages.append(Stage("costs", self._costs, deps=("split",) + tuple(f"encode-{r}" for r in self.rows()),
+                                key={"latency": {"batch": 1, "threads": 1, "warmup": 5, "precision": "fp32"},
+                                     "topics": self._source_key(self.test_sets()[0][1])},
+                                description="model size, index size, query latency, encoding throughput"))
+        board_deps = ("bm25-test",) + tuple(f"dense-{r}" for r in self.rows()) + (
+            ("hybrid",) if c.hybrid.enabled and c.arms else ()) + (("costs",) if self.rows() else ())
         # dev_pool_depth reaches the table through the training stages' keys, not directly.
         board_key = {k: v for k, v in dataclasses.asdict(c.evaluation).items() if k != "dev_pool_depth"}
         stages.append(Stage("leaderboard", self._leaderboard, deps=board_deps,
-                            key=board_key | {"results_dir": c.results_dir}))
+                            key=board_key | {"results_dir": c.results_dir, "judgments": self.test_qrels_key()}))
         return stages
+
+    def split_key(self) -> dict:
+        """The split reads the training topics and qrels (contents fingerprinted) and its own settings."""
+        from lead_ir.data.collections import spec_fingerprint
+
+        d = self.cfg.data
+        if d.splits_topics:
+            key = {"topics": spec_fingerprint(d.topics), "qrels": spec_fingerprint(d.qrels),
+                   "test": {"fraction": d.test_fraction} if d.test_fraction else {"ids": spec_fingerprint(d.test_ids)}}
+        else:
+            key = {"train_topics": spec_fingerprint(d.train_topics), "train_qrels": spec_fingerprint(d.train_qrels)}
+        key |= {"dev_fraction": d.dev_fraction, "split_seed": d.split_seed, "max_train_queries": d.max_train_queries}
+        return key | ({"topic_field": d.topic_field} if d.topic_field else {})
+
+    def test_qrels_key(self) -> list:
+        """What only the leaderboard reads: each test set's qrels (contents fingerprinted) and metrics."""
+        return [(stem, self._source_key(qrels), list(metrics)) for stem, _, qrels, metrics in self.test_sets()]
 
     def _bm25_index(self, out: Path) -> dict:
         from lead_ir.bm25 import build_bm25_index, default_threads
@@ -142,8 +213,24 @@ class Study:
         from lead_ir.data.split import split_qids
 
         d = self.cfg.data
-        topics, qrels = read_topics(d.train_topics), read_qrels(d.train_qrels)
+        topics_spec, qrels_spec = (d.topics, d.qrels) if d.splits_topics else (d.train_topics, d.train_qrels)
+        topics, qrels = read_topics(topics_spec, self.topic_field()), read_qrels(qrels_spec)
         judged = [q for q in topics if any(rel > 0 for rel in qrels.get(q, {}).values())]
+        if not judged:
+            raise LeadIRError(f"no topic of {topics_spec} has a relevant judgment in {qrels_spec} "
+                              f"(topic ids e.g. {', '.join(list(topics)[:3])}; qrels ids e.g. "
+                              f"{', '.join(list(qrels)[:3])}); are they the same topic set?")
+        outputs = {}
+        if d.splits_topics:  # test first, so the test part does not move with the dev fraction or the cap
+            from lead_ir.data.split import partition_qids, read_id_list
+
+            parts = partition_qids(judged, {"test": d.test_fraction} if d.test_fraction else None,
+                                   {"test": read_id_list(d.test_ids)} if d.test_ids else None, d.split_seed)
+            test = set(parts["test"])
+            write_topics(out / "test-topics.tsv", {q: topics[q] for q in topics if q in test})
+            write_qrels(out / "test-qrels.txt", {q: qrels[q] for q in parts["test"]})
+            judged = [q for q in judged if q not in test]
+            outputs["test_queries"] = len(test)
         if d.max_train_queries:
             judged = sorted(judged, key=lambda q: (len(q), q))[:d.max_train_queries]
         train, dev = split_qids(judged, d.dev_fraction, d.split_seed)
@@ -151,23 +238,30 @@ class Study:
         write_topics(out / "dev-topics.tsv", {q: topics[q] for q in dev})
         write_qrels(out / "dev-qrels.txt", {q: qrels[q] for q in dev})
         write_qrels(out / "train-qrels.txt", {q: qrels[q] for q in train})
-        return {"train_queries": len(train), "dev_queries": len(dev)}
+        return {"train_queries": len(train), "dev_queries": len(dev)} | outputs
 
     def _bm25_runs(self, out: Path) -> dict:
-        from lead_ir.bm25 import BM25Params, default_threads, search_bm25
-        from lead_ir.data.collections import read_topics
-        from lead_ir.runs import write_run
+        b = self.cfg.bm25
+        jobs = [("train", self.out("split", "train-topics.tsv"), b.train_depth),
+                ("dev", self.out("split", "dev-topics.tsv"), self.cfg.evaluation.run_depth)]
+        for name, topics, k in jobs:
+            self._bm25_search(topics, None, out / f"{name}.trec", f"bm25-{name}", k)
+        return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
+
+    def _bm25_search(self, topics: str | Path, field: str | None, output: Path, tag: str, k: int) -> dict:
+        """BM25 over the study's index with its settings: topics spec in, TREC run out (:func:`search_to_run`)."""
+        from lead_ir.bm25 import search_bm25
+        from lead_ir.runs import search_to_run
 
         b, index = self.cfg.bm25, self.out("bm25-index", "index")
-        params, threads = BM25Params(k1=b.k1, b=b.b), b.threads or default_threads()
-        depth = self.cfg.evaluation.run_depth
-        jobs = [("train", self.out("split", "train-topics.tsv"), b.train_depth),
-                ("dev", self.out("split", "dev-topics.tsv"), depth)]
-        jobs += [(stem, topics, depth) for stem, topics, _, _ in self.test_sets()]
-        for name, topics, k in jobs:
-            run = search_bm25(index, read_topics(str(topics)), k=k, params=params, threads=threads)
-            write_run(run, out / f"{name}.trec", tag=f"bm25-{name}", k=k)
-        return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
+        return search_to_run(lambda queries: search_bm25(index, queries, k=k, params=b.params(), threads=b.threads),
+                             topics, output, tag=tag, k=k, field=field)
+
+    def _bm25_test(self, out: Path) -> dict:
+        for stem, topics, _, _ in self.test_sets():
+            self._bm25_search(topics, self.topic_field(), out / f"{stem}.trec", f"bm25-{stem}",
+                              self.cfg.evaluation.run_depth)
+        return {"runs": [f"{stem}.trec" for stem, _, _, _ in self.test_sets()]}
 
     def _dev_pool(self, out: Path) -> dict:
         """Dev queries' BM25 top ``dev_pool_depth`` plus their judged documents, as a JSONL corpus.
@@ -176,12 +270,12 @@ class Study:
         passages on MS MARCO); re-ranking a BM25 pool is the usual affordable stand-in. It only
         picks checkpoints: test runs always search the whole corpus.
         """
-        from lead_ir.bm25 import BM25Params, default_threads, search_bm25
+        from lead_ir.bm25 import search_bm25
         from lead_ir.data.collections import read_qrels, read_topics, write_corpus_subset
 
         b, depth = self.cfg.bm25, self.cfg.evaluation.dev_pool_depth
         run = search_bm25(self.out("bm25-index", "index"), read_topics(str(self.out("split", "dev-topics.tsv"))),
-                          k=depth, params=BM25Params(k1=b.k1, b=b.b), threads=b.threads or default_threads())
+                          k=depth, params=b.params(), threads=b.threads)
         pool = {doc for hits in run.values() for doc in hits}
         pool |= {doc for judged in read_qrels(str(self.out("split", "dev-qrels.txt"))).values() for doc in judged}
         found = write_corpus_subset(self.cfg.data.corpus, pool, out / "dev-corpus.jsonl")
@@ -189,16 +283,27 @@ class Study:
         return {"corpus": "dev-corpus.jsonl", "documents": found}
 
     def _mine(self, out: Path) -> dict:
-        from lead_ir.data.collections import read_qrels, read_topics
-        from lead_ir.data.negatives import mine_negatives, write_train_groups
-        from lead_ir.runs import read_run
+        from lead_ir.data.negatives import mine_file
 
-        run = read_run(self.out("bm25-runs", "train.trec"))
-        groups, stats = mine_negatives(run, read_qrels(str(self.out("split", "train-qrels.txt"))),
-                                       read_topics(str(self.out("split", "train-topics.tsv"))),
-                                       self.cfg.mining.depth, self.cfg.mining.num_negatives)
-        write_train_groups(groups, out / "train.jsonl", stats, {"run": "bm25-runs/train.trec"})
+        stats = mine_file(self.out("bm25-runs", "train.trec"), str(self.out("split", "train-qrels.txt")),
+                          str(self.out("split", "train-topics.tsv")), out / "train.jsonl", self.cfg.mining.depth,
+                          self.cfg.mining.num_negatives)
         return {"train": "train.jsonl", "stats": stats.__dict__}
+
+    def _mine_unlabeled(self, out: Path) -> dict:
+        from lead_ir.data.collections import read_topics
+        from lead_ir.data.unlabeled import mine_unlabeled_file, title_queries
+
+        u, d = self.cfg.mining.unlabeled, self.cfg.data
+        titles = u.queries == "titles"
+        topics = title_queries(d.corpus, u.min_title_words, u.max_queries, d.split_seed) if titles else \
+            read_topics(u.queries)
+        source = {"queries": u.queries} | ({"corpus": d.corpus, "min_title_words": u.min_title_words,
+                                             "max_queries": u.max_queries, "seed": d.split_seed} if titles else {})
+        stats = mine_unlabeled_file(topics, out / "unlabeled.jsonl", u.depth, u.num_candidates,
+                                    titles and u.exclude_source, index=self.out("bm25-index", "index"),
+                                    params=self.cfg.bm25.params(), threads=self.cfg.bm25.threads, source=source)
+        return {"unlabeled": "unlabeled.jsonl", "stats": stats}
 
     def _train(self, out: Path, arm: ArmSection | None, train: dict | None) -> dict:
         """Teacher warm-up (arm None) or one arm's student; a null ``train`` saves the truncated student."""
@@ -218,24 +323,27 @@ class Study:
                         "kind": self.cfg.teacher.kind if arm is None else "dense"},
             "data": {"train": str(self.out("mine", "train.jsonl")), "corpus": self.cfg.data.corpus,
                      "dev_fraction": 0.0, "dev_topics": str(self.out("split", "dev-topics.tsv")),
-                     "dev_qrels": str(self.out("split", "dev-qrels.txt")),
+                     "dev_qrels": str(self.out("split", "dev-qrels.txt")), "dev_metric": self.cfg.evaluation.dev_metric,
                      **({"dev_corpus": str(self.out("dev-pool", "dev-corpus.jsonl"))}
-                        if self.cfg.evaluation.dev_pool_depth else {})},
+                        if self.cfg.evaluation.dev_pool_depth else {}),
+                     **({"unlabeled": str(self.out("mine-unlabeled", "unlabeled.jsonl"))}
+                        if arm is not None and self.uses_unlabeled(train) else {})},
             "run": {"output_dir": str(out / "train"), "seed": self.cfg.seed,
                     "resume": (out / "train" / "checkpoints").exists()},
         })
-        weights = _train_config(self.cfg, settings, f"arm '{arm.name}'" if arm else "teacher.train").loss.weights
+        weights = _train_config(settings, f"arm '{arm.name}'" if arm else "teacher.train").loss.weights
         distils = arm is not None and any(weights.get(t, 0) > 0 for t in DISTILL_TERMS)
         teacher = settings.setdefault("teacher", {})
         teacher["path"] = str(teacher_dir) if distils else ""
         teacher["kind"] = self.cfg.teacher.kind
         if distils:
             teacher.setdefault("cache_dir", str(self.root / "teacher-cache"))
-        summary = run_training(_train_config(self.cfg, settings, f"stage for {arm.name if arm else 'teacher'}"))
+        summary = run_training(_train_config(settings, f"stage for {arm.name if arm else 'teacher'}"))
         chosen = out / "train" / ("best" if (out / "train" / "best").exists() else "final")
-        if (out / "model").exists():
-            shutil.rmtree(out / "model")
-        shutil.copytree(chosen, out / "model")
+        if self.group.rank == 0:  # under torchrun every process trained (DDP); rank 0 keeps the model
+            if (out / "model").exists():
+                shutil.rmtree(out / "model")
+            shutil.copytree(chosen, out / "model")
         return {"model": "model", "trained": True, "summary": summary, "log": "train/train_log.jsonl"}
 
     def student_backbone(self, arm: ArmSection, teacher_dir: Path) -> Path:
@@ -246,25 +354,83 @@ class Study:
     def _model_dir(self, model_stage: str | None) -> Path:
         return self.teacher_model() if model_stage is None else self.out(model_stage, "model")
 
-    def _encode(self, out: Path, row: str, model_stage: str | None) -> dict:
+    def _encode(self, out: Path, model_stage: str | None) -> dict:
         from lead_ir.encode import EncodeOptions, encode_corpus
 
-        e = self.cfg.encode
-        meta = encode_corpus(str(self._model_dir(model_stage)), self.cfg.data.corpus, out / "index",
-                             EncodeOptions(batch_size=e.batch_size, max_length=e.max_length))
-        return {"index": "index", "count": meta.get("count")}
+        e, group = self.cfg.encode, self.group
+        options = EncodeOptions(batch_size=e.batch_size, max_length=e.max_length, precision=e.precision)
+        if group.world == 1:
+            meta = encode_corpus(str(self._model_dir(model_stage)), self.cfg.data.corpus, out / "index", options)
+            return {"index": "index", "count": meta.get("count"), "precision": meta["precision"],
+                    "encode_seconds": meta["encode_seconds"], "docs_per_s": meta["docs_per_s"]}
+        # torchrun: each process encodes documents at positions = rank (mod world); rank 0 merges the shards
+        options.shard = (group.rank, group.world)
+        meta = encode_corpus(str(self._model_dir(model_stage)), self.cfg.data.corpus, out / f"shard-{group.rank}",
+                             options)
+        write_json(out / f"shard-{group.rank}.json", {k: meta[k] for k in ("encoded", "encode_seconds")})
+        group.barrier()
+        if group.rank:
+            return {}
+        from lead_ir.fileio import read_json
+        from lead_ir.index import merge_indexes
+
+        merged = merge_indexes([out / f"shard-{i}" for i in range(group.world)], out / "index")
+        shards = [read_json(out / f"shard-{i}.json") for i in range(group.world)]
+        for i in range(group.world):
+            shutil.rmtree(out / f"shard-{i}")
+            (out / f"shard-{i}.json").unlink()
+        seconds = max(s["encode_seconds"] for s in shards)
+        encoded = sum(s["encoded"] for s in shards)
+        return {"index": "index", "count": merged.get("count"), "precision": meta["precision"],
+                "encode_seconds": seconds, "docs_per_s": round(encoded / seconds, 2) if encoded and seconds else None,
+                "processes": group.world}
+
+    def encode_key(self) -> dict:
+        """The encode section as stage key; the default precision ``auto`` is left out (a per-machine choice,
+        recorded in each encode manifest), so studies encoded before precisions existed stay done."""
+        key = dataclasses.asdict(self.cfg.encode)
+        if key["precision"] == "auto":
+            key.pop("precision")
+        return key
 
     def _dense(self, out: Path, row: str, model_stage: str | None) -> dict:
-        from lead_ir.data.collections import read_topics
-        from lead_ir.runs import write_run
+        from lead_ir.runs import search_to_run
         from lead_ir.search import dense_search
 
         depth, model = self.cfg.evaluation.run_depth, self._model_dir(model_stage)
-        jobs = [("dev", str(self.out("split", "dev-topics.tsv")))] + [(stem, t) for stem, t, _, _ in self.test_sets()]
-        for name, topics in jobs:
-            run = dense_search(self.out(f"encode-{row}", "index"), model, read_topics(topics), k=depth)
-            write_run(run, out / f"{name}.trec", tag=f"{row}-{name}", k=depth)
-        return {"runs": [f"{name}.trec" for name, _ in jobs]}
+        index = self.out(f"encode-{row}", "index")
+        jobs = [("dev", str(self.out("split", "dev-topics.tsv")), None)] + [
+            (stem, t, self.topic_field()) for stem, t, _, _ in self.test_sets()]
+        for name, topics, topic_field in jobs:
+            search_to_run(lambda queries: dense_search(index, model, queries, k=depth), topics,
+                          out / f"{name}.trec", tag=f"{row}-{name}", k=depth, field=topic_field)
+        return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
+
+    def _costs(self, out: Path) -> dict:
+        """The cost side of every dense row (see :mod:`lead_ir.efficiency`), measured on this machine."""
+        from lead_ir.data.collections import read_topics
+        from lead_ir.efficiency import index_size, machine_description, model_size, query_latency
+
+        rows = self.rows()
+        models = {row: self._model_dir(self._model_stage(row)) for row in rows}
+        queries = list(read_topics(self.test_sets()[0][1], self.topic_field()).values())
+        latency = query_latency(models, queries)
+        costs = {}
+        for row in rows:
+            encoded = self.pipeline.manifest(f"encode-{row}") or {}
+            rate = encoded.get("outputs", {}).get("docs_per_s")
+            if rate is None and encoded.get("outputs", {}).get("count") and encoded.get("wall_time_s"):
+                rate = round(encoded["outputs"]["count"] / encoded["wall_time_s"], 2)  # older manifests
+            costs[row] = model_size(models[row]) | {"index_bytes": index_size(self.out(f"encode-{row}", "index"))} \
+                | {k: v for k, v in latency[row].items() if k != "queries"} | {"docs_per_s": rate}
+        machine = machine_description()
+        caption = (f"query ms = encoding one test query (batch 1, 1 thread, float32; p50/p95 over "
+                   f"{len(queries)} queries) on {machine}; docs/s = the encode stage's corpus throughput")
+        write_json(out / "costs.json", {"machine": machine, "caption": caption, "rows": costs})
+        return {"costs": "costs.json", "machine": machine, "caption": caption, "rows": costs}
+
+    def _model_stage(self, row: str) -> str | None:
+        return {"teacher-zero-shot": None, "teacher-warmup": "teacher-warmup"}.get(row, f"student-{row}")
 
     def _dev_scores(self) -> dict[str, float]:
         from lead_ir.data.collections import read_qrels
@@ -278,16 +444,17 @@ class Study:
 
     def _hybrid(self, out: Path) -> dict:
         from lead_ir.data.collections import read_qrels
-        from lead_ir.fusion import fuse_with_dev
+        from lead_ir.fusion import fuse_runs
         from lead_ir.runs import read_run, write_run
 
         dev = self._dev_scores()
         best = max(dev, key=lambda name: (dev[name], name))
         h = self.cfg.hybrid
-        runs = [read_run(self.out("bm25-runs", "test.trec")), read_run(self.out(f"dense-{best}", "test.trec"))]
+        runs = [read_run(self.out("bm25-test", "test.trec")), read_run(self.out(f"dense-{best}", "test.trec"))]
         dev_runs = [read_run(self.out("bm25-runs", "dev.trec")), read_run(self.out(f"dense-{best}", "dev.trec"))]
-        fused, info = fuse_with_dev(runs, dev_runs, ["bm25", best], read_qrels(str(self.out("split", "dev-qrels.txt"))),
-                                    method=h.method, norm=h.norm, metric=self.cfg.evaluation.dev_metric)
+        fused, info = fuse_runs(runs, ["bm25", best], method=h.method, norm=h.norm, dev_runs=dev_runs,
+                                qrels=read_qrels(str(self.out("split", "dev-qrels.txt"))),
+                                metric=self.cfg.evaluation.dev_metric)
         write_run(fused, out / "test.trec", tag="hybrid", k=self.cfg.evaluation.run_depth)
         return {"best_student": best, "dev_scores": dev, "fusion": info, "runs": ["test.trec"]}
 
@@ -298,16 +465,23 @@ class Study:
         from lead_ir.runs import read_run, write_run
 
         ev, results = self.cfg.evaluation, Path(self.cfg.results_dir) if self.cfg.results_dir else None
+        costs = (self.pipeline.manifest("costs") or {}).get("outputs") if self.rows() else None
         tables = {}
         for stem, _, qrels_spec, metrics in self.test_sets():
-            paths = {"bm25": self.out("bm25-runs", f"{stem}.trec")}
+            paths = {"bm25": self.out("bm25-test", f"{stem}.trec")}
             paths |= {row: self.out(f"dense-{row}", f"{stem}.trec") for row in self.rows()}
             if stem == "test" and self.cfg.hybrid.enabled and self.cfg.arms:
                 paths["hybrid"] = self.out("hybrid", "test.trec")
             runs = {name: read_run(path) for name, path in paths.items()}
             baselines = [b for b in ev.baselines if b in runs]
-            comparison = compare_runs(read_qrels(qrels_spec), runs, resolve_metrics(metrics or None, qrels_spec),
+            # A split's test qrels take their default metrics from the qrels they were cut from.
+            family_of = self.cfg.data.qrels if stem == "test" and self.cfg.data.splits_topics else qrels_spec
+            comparison = compare_runs(read_qrels(qrels_spec), runs, resolve_metrics(metrics or None, family_of),
                                       baselines, test=ev.test, correction=ev.correction, alpha=ev.alpha)
+            if costs:
+                comparison.with_costs({row: costs["rows"][row] for row in self.rows()}, costs["caption"])
+                if stem == "test":
+                    self._plot_costs(comparison, out, results)
             prefix = "leaderboard" if stem == "test" else f"leaderboard-{stem.removeprefix('test-')}"
             comparison.write(out, prefix=prefix)
             tables[prefix] = json.loads(comparison.table.to_json())
@@ -323,12 +497,24 @@ class Study:
                     (results / "logs").mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(log, results / "logs" / f"{stage}.jsonl")
             hybrid = self.pipeline.manifest("hybrid") if self.cfg.hybrid.enabled and self.cfg.arms else None
+            if costs:  # the cost side of the dense rows, for notebook 01 and `lead-ir compare --costs`
+                write_json(results / "costs.json", costs["rows"] | {"_caption": costs["caption"]})
             write_json(results / "study.json", {
                 "name": self.cfg.name, "rows": ["bm25"] + self.rows() + (["hybrid"] if hybrid else []),
                 "hybrid": hybrid["outputs"] if hybrid else None, "stage_wall_time_s": self.wall_time(),
                 "stages": {s.name: (self.pipeline.manifest(s.name) or {}).get("wall_time_s")
                            for s in self.pipeline.stages}})
         return {"leaderboard": "leaderboard.md", "tables": tables}
+
+    def _plot_costs(self, comparison, out: Path, results: Path | None) -> None:
+        """quality-latency.png: the first metric against p50 query latency, one point per dense row."""
+        from lead_ir.plots import plot_quality_latency
+
+        metric = comparison.metrics[0]
+        points = {row: (figures["query_ms_p50"], float(comparison.table.at[row, f"{metric}:mean"]))
+                  for row, figures in comparison.costs.items() if figures.get("query_ms_p50") is not None}
+        for folder in [out] + ([results] if results is not None else []):
+            plot_quality_latency(points, folder / "quality-latency.png", metric, comparison.costs_caption[:90])
 
     def wall_time(self) -> float:
         total = 0.0
@@ -351,9 +537,32 @@ def run_experiment(cfg: ExperimentConfig, force: list[str] | None = None, dry_ru
     study = Study(cfg)
     if dry_run:
         return {"plan": study.pipeline.describe_plan(force)}
-    save_config(cfg, study.root / "config.resolved.yaml")
-    if cfg.results_dir:
-        save_config(cfg, Path(cfg.results_dir) / "config.resolved.yaml")
-    manifests = study.pipeline.run(force)
+    study.group = _join_torchrun()
+    if study.group.rank == 0:
+        save_config(cfg, study.root / "config.resolved.yaml")
+        if cfg.results_dir:
+            save_config(cfg, Path(cfg.results_dir) / "config.resolved.yaml")
+    manifests = study.pipeline.run(force, study.group)
     return {"manifests": manifests, "leaderboard": study.out("leaderboard", "leaderboard.md"),
             "wall_time_s": study.wall_time()}
+
+
+def _join_torchrun() -> ProcessGroup:
+    """Under torchrun (``WORLD_SIZE`` > 1): join the process group (NCCL on GPUs, one per local rank; gloo on
+    CPUs) so that training stages run with DDP, encode stages shard the corpus, and the rest wait for rank 0."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return ProcessGroup()
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    from lead_ir.training import distributed
+
+    cuda = torch.cuda.is_available()
+    if not dist.is_initialized():  # waits at a barrier last one rank-0 stage (e.g. MS MARCO's BM25 index): hours
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(hours=12))
+    info = distributed.init_distributed("cuda" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(info.local_rank)
+    return ProcessGroup(info.rank, info.world, distributed.barrier)

@@ -2,6 +2,12 @@
 
 With a jointly trained teacher (the paper's setting) the teacher's own cross-entropy and the
 reverse final-layer KL(p_S || p_T) are added, and teacher targets are not detached.
+
+Unlabeled queries (no positive; ``labeled`` False) take part in every distillation term as usual;
+their student term is skipped (``unlabeled_student_loss="skip"``: L_stu is the mean over labeled
+queries) or uses the teacher's top own candidate as the positive (``"teacher_top"``). Where a
+positive is needed for the layer re-weighting, an unlabeled query uses that teacher-top candidate.
+
 Reference: Sun et al., "LEAD", WSDM 2024 (arXiv 2212.05225).
 """
 
@@ -32,6 +38,7 @@ class ObjectiveSettings:
     reweight_tau: float = 10.0
     fixed_weights: list[float] | None = None
     joint: bool = False
+    unlabeled_student_loss: Literal["skip", "teacher_top"] = "skip"
 
 
 @dataclass
@@ -57,15 +64,23 @@ def own_candidates(scores: Tensor, group: int) -> Tensor:
     return scores.gather(-1, index.expand(*scores.shape[:-1], group))
 
 
-def positives(scores: Tensor, group: int) -> Tensor:
-    """[Q] column of each query's positive: q*group over a global batch, 0 over own candidates."""
+def positives(scores: Tensor, group: int, offset: Tensor | None = None) -> Tensor:
+    """[Q] column of each query's positive: q*group over a global batch, 0 over own candidates
+    (plus ``offset[q]``, a position among the query's own candidates, when given)."""
     q, c = scores.shape[-2], scores.shape[-1]
     step = group if c != group else 0
-    return torch.arange(q, device=scores.device) * step
+    columns = torch.arange(q, device=scores.device) * step
+    return columns if offset is None else columns + offset.to(scores.device)
+
+
+def teacher_top(teacher_final: Tensor, group: int) -> Tensor:
+    """[Q] position (0..group-1) of each query's best own candidate under the teacher's final scores."""
+    own = teacher_final if teacher_final.shape[-1] == group else own_candidates(teacher_final, group)
+    return own.detach().argmax(-1)
 
 
 def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequence[tuple[int, int]],
-              cfg: ObjectiveSettings) -> dict[str, Tensor]:
+              cfg: ObjectiveSettings, labeled: Tensor | None = None) -> dict[str, Tensor]:
     """Named loss parts and their weighted sum ``loss``.
 
     Args:
@@ -74,6 +89,8 @@ def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequen
             distillation term use each query's own candidates.
         group: 1+n passages per query.
         pairs: (teacher layer, student layer) pairs of L_lyr.
+        labeled: [Q] bool, False for queries without a positive (None: all labeled); any False
+            needs a teacher.
 
     Returns:
         {"loss", "student", ...terms with non-zero weight..., "layer_kl", "layer_weights"}.
@@ -83,8 +100,20 @@ def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequen
     if unknown:
         raise ValueError(f"unknown loss weight(s) {sorted(unknown)}; known terms are {list(TERMS)}")
     t_s, t_t = cfg.student_temperature, cfg.teacher_temperature
-    parts: dict[str, Tensor] = {
-        "student": info_nce(student.final, positives(student.final, group), t_s)["contrastive"]}
+    top, student_rows = None, None  # teacher-top positions of unlabeled rows; rows of the student term
+    if labeled is not None:
+        labeled = labeled.to(student.final.device) if not bool(labeled.all()) else None
+    if labeled is not None:
+        if teacher is None:
+            raise ValueError("queries without a positive (unlabeled) need a teacher: they only give distillation "
+                             "terms")
+        if cfg.unlabeled_student_loss not in ("skip", "teacher_top"):
+            raise ValueError(f"unlabeled_student_loss must be 'skip' or 'teacher_top', found "
+                             f"{cfg.unlabeled_student_loss!r}")
+        top = torch.where(labeled, 0, teacher_top(teacher.final, group))
+        student_rows = None if cfg.unlabeled_student_loss == "teacher_top" else labeled
+    parts: dict[str, Tensor] = {"student": _rows_info_nce(student.final, positives(student.final, group, top),
+                                                          student_rows, t_s)}
     if teacher is not None:
         s_values = student.values
         if teacher.values.shape[-1] != s_values.shape[-1]:
@@ -103,14 +132,24 @@ def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequen
             parts.update(margin_mse(s_own, t_own))
         if w.get("layer", 0) and pairs:
             t_layers, s_layers = zip(*pairs)
-            lyr = lead_layer_loss(aligned.at(s_layers), t_scores.at(t_layers), positives(t_scores.final, group),
-                                  cfg.reweight, cfg.reweight_tau, cfg.fixed_weights, t_s, t_t)
+            lyr = lead_layer_loss(aligned.at(s_layers), t_scores.at(t_layers),
+                                  positives(t_scores.final, group, top), cfg.reweight, cfg.reweight_tau,
+                                  cfg.fixed_weights, t_s, t_t)
             parts["layer"] = lyr["layer"]
             parts["layer_kl"], parts["layer_weights"] = lyr["layer_kl"], lyr["layer_weights"]
         if cfg.joint and w.get("teacher", 0):
-            parts["teacher"] = info_nce(t_scores.final, positives(t_scores.final, group), t_t)["contrastive"]
+            parts["teacher"] = _rows_info_nce(t_scores.final, positives(t_scores.final, group), labeled, t_t)
         if cfg.joint and w.get("reverse", 0):
             parts["reverse"] = kl_rows(t_scores.final, aligned.final, t_t, t_s).mean()
     parts["loss"] = sum(w.get(name, 1.0 if name == "student" else 0.0) * parts[name]
                         for name in TERMS if name in parts)
     return parts
+
+
+def _rows_info_nce(scores: Tensor, positive: Tensor, rows: Tensor | None, temperature: float) -> Tensor:
+    """InfoNCE averaged over the ``rows`` (bool [Q]; None: all); 0 (still in the graph) when no row is left."""
+    if rows is None:
+        return info_nce(scores, positive, temperature)["contrastive"]
+    if not bool(rows.any()):
+        return scores.sum() * 0.0
+    return info_nce(scores[rows], positive[rows], temperature)["contrastive"]

@@ -18,7 +18,7 @@ from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_path
 from lead_ir.models.reps import LayerReps
 from lead_ir.models.spec import EncoderSpec
-from lead_ir.models.st_files import write_sentence_transformers_files
+from lead_ir.models.st_files import pooler_for_saving, write_sentence_transformers_files
 
 
 @dataclass
@@ -67,7 +67,14 @@ class DenseEncoder(nn.Module):
     def save(self, directory: str | Path) -> None:
         """Write HF weights + tokenizer, ``lead_ir_encoder.json`` and sentence-transformers files, atomically."""
         with atomic_path(directory, is_dir=True) as tmp:
-            self.model.save_pretrained(tmp)
+            pooler = pooler_for_saving(self.model)
+            if pooler is not None:  # saved so that AutoModel / sentence-transformers load every weight
+                self.model.pooler = pooler
+            try:
+                self.model.save_pretrained(tmp)
+            finally:
+                if pooler is not None:
+                    self.model.pooler = None
             self.tokenizer.save_pretrained(tmp)
             self.spec.save(tmp)
             write_sentence_transformers_files(tmp, self.spec, self.dim)
@@ -104,13 +111,22 @@ class DenseEncoder(nn.Module):
         return nn.functional.normalize(vectors, dim=-1) if self.spec.normalize else vectors
 
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 64) -> torch.Tensor:
-        """Embed raw texts (with the spec's prefix and max length for ``kind``) -> [N, H] float32 on CPU."""
+    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 64,
+               desc: str | None = None) -> torch.Tensor:
+        """Embed raw texts (with the spec's prefix and max length for ``kind``) -> [N, H] float32 on CPU.
+
+        ``desc`` shows a progress bar (in batches) under that name.
+        """
         prefix = self.spec.query_prefix if kind == "query" else self.spec.passage_prefix
         max_len = self.spec.query_max_len if kind == "query" else self.spec.passage_max_len
         device = next(self.model.parameters()).device
         chunks = []
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        if desc:
+            from lead_ir.log import progress
+
+            starts = progress(starts, desc, total=len(starts), unit="batch")
+        for start in starts:
             batch = self.tokenize([prefix + t for t in texts[start:start + batch_size]], max_len, device)
             chunks.append(self(**batch).embedding.float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, self.dim)

@@ -12,9 +12,9 @@ from lead_ir.errors import LeadIRError
 from lead_ir.models.colbert import ColBERTEncoder, ColBERTSpec
 from lead_ir.models.cross_encoder import CrossEncoder, CrossEncoderSpec
 from lead_ir.models.encoder import DenseEncoder
-from lead_ir.models.loading import resolve_model_path
-from lead_ir.models.spec import EncoderSpec
+from lead_ir.models.spec import EncoderSpec, model_max_tokens
 from lead_ir.models.truncate import keep_layers
+from lead_ir.resolve import resolve_model
 
 
 @dataclass
@@ -30,35 +30,42 @@ class ModelConfig:
         default="auto", metadata={"help": "dense pooling at every layer; auto reads the checkpoint (else cls)"})
     normalize: bool | None = field(
         default=None, metadata={"help": "L2-normalise dense vectors / ColBERT tokens; null reads the checkpoint"})
-    query_max_len: int = field(default=32, metadata={"help": "query tokens kept"})
+    query_max_len: int = field(default=0, metadata={
+        "help": "query tokens kept; 0: the passage length (capped by the model's limit), so real queries are not cut"})
     passage_max_len: int = field(default=180, metadata={"help": "passage tokens kept (cross: pair tokens)"})
     colbert_dim: int = field(default=0, metadata={"help": "ColBERT projection width; 0 keeps the hidden size"})
 
     def __post_init__(self) -> None:
-        if self.query_max_len < 4 or self.passage_max_len < 4:
-            raise ValueError(f"max lengths must be >= 4, found {self.query_max_len}/{self.passage_max_len}")
+        if (self.query_max_len and self.query_max_len < 4) or self.passage_max_len < 4:
+            raise ValueError(f"max lengths must be >= 4 (query 0: the passage length), "
+                             f"found {self.query_max_len}/{self.passage_max_len}")
+
+    def lengths(self, limit: int) -> tuple[int, int]:
+        """(query, passage) max tokens: query 0 means the passage length; both capped at ``limit``."""
+        return min(self.query_max_len or self.passage_max_len, limit), min(self.passage_max_len, limit)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """A DenseEncoder, ColBERTEncoder or CrossEncoder as ``cfg`` describes."""
     if not cfg.path:
         raise LeadIRError(f"no model path given for a {cfg.kind} model; set path: <HF dir or pymodule:package>")
-    path = resolve_model_path(cfg.path)
+    path = resolve_model(cfg.path)
     if cfg.kind == "dense":
         spec = EncoderSpec.load(path)
         spec.pooling = spec.pooling if cfg.pooling == "auto" else cfg.pooling
         spec.normalize = spec.normalize if cfg.normalize is None else cfg.normalize
-        spec.query_max_len, spec.passage_max_len = cfg.query_max_len, cfg.passage_max_len
         model = DenseEncoder.from_pretrained(path, spec)
+        spec.query_max_len, spec.passage_max_len = cfg.lengths(model_max_tokens(model.model.config, model.tokenizer))
     elif cfg.kind == "colbert":
         spec = ColBERTSpec.load(path) if (path / "lead_ir_colbert.json").exists() else ColBERTSpec(dim=cfg.colbert_dim)
         spec.normalize = spec.normalize if cfg.normalize is None else cfg.normalize
-        spec.query_max_len, spec.passage_max_len = cfg.query_max_len, cfg.passage_max_len
         model = ColBERTEncoder.from_pretrained(path, spec)
+        spec.query_max_len, spec.passage_max_len = cfg.lengths(model_max_tokens(model.model.config, model.tokenizer))
     else:
         spec = CrossEncoderSpec.load(path)
-        spec.max_len = cfg.query_max_len + cfg.passage_max_len
         model = CrossEncoder.from_pretrained(path, spec)
+        limit = model_max_tokens(model.model.config, model.tokenizer)
+        spec.max_len = min(sum(cfg.lengths(limit)), limit)
     if cfg.keep_layers:
         model.model = keep_layers(model.model, cfg.keep_layers)
     return model

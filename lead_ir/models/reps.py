@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-KINDS = ("dense", "colbert", "cross")
-
 
 @dataclass
 class LayerReps:

@@ -2,15 +2,51 @@
 
 Writes ``modules.json`` (Transformer -> Pooling [-> Normalize]), ``1_Pooling/config.json``,
 ``sentence_bert_config.json`` and ``config_sentence_transformers.json`` (query/passage prompts),
-mirroring the layout of published sentence-transformers checkpoints.
+mirroring the layout of published sentence-transformers checkpoints, and records the query length
+as the tokenizer's ``model_max_length`` (Pyserini's ``AutoQueryEncoder`` truncates there).
+
+lead_ir loads BERT-like backbones without their pooler (dense pooling never reads it), but
+``AutoModel.from_pretrained`` builds one and reports it as "newly initialized" when the weights
+lack it. :func:`pooler_for_saving` therefore gives a pooler-less model a zero pooler to save, so
+``SentenceTransformer(path)`` and Pyserini load every weight from the file.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import logging
 from pathlib import Path
 
 from lead_ir.fileio import write_json
 from lead_ir.models.spec import EncoderSpec
+
+logger = logging.getLogger(__name__)
+
+
+def pooler_for_saving(model):
+    """A zero-initialised pooler of ``model``'s own class (e.g. ``BertPooler``) when it was dropped, else None."""
+    if getattr(model, "pooler", "absent") is not None:  # has one, or the architecture has none
+        return None
+    module = importlib.import_module(type(model).__module__)
+    pooler_cls = getattr(module, type(model).__name__.removesuffix("Model") + "Pooler", None)
+    if pooler_cls is None:
+        return None
+    import torch
+
+    pooler = pooler_cls(model.config)
+    with torch.no_grad():
+        for param in pooler.parameters():
+            param.zero_()
+    return pooler.to(next(model.parameters()).device)
+
+
+def set_tokenizer_max_length(directory: str | Path, max_length: int) -> None:
+    """Record ``max_length`` as ``model_max_length`` in a saved ``tokenizer_config.json``."""
+    path = Path(directory) / "tokenizer_config.json"
+    config = json.loads(path.read_text()) if path.exists() else {}
+    config["model_max_length"] = int(max_length)
+    write_json(path, config)
 
 
 def write_sentence_transformers_files(directory: str | Path, spec: EncoderSpec, hidden_size: int) -> None:
@@ -34,8 +70,13 @@ def write_sentence_transformers_files(directory: str | Path, spec: EncoderSpec, 
         "pooling_mode_lasttoken": False,
         "include_prompt": True,
     })
+    if spec.query_max_len != spec.passage_max_len:
+        logger.warning("%s: query_max_len %d differs from passage_max_len %d; sentence-transformers has one "
+                       "max_seq_length (%d), so SentenceTransformer(path) cuts queries at the passage length",
+                       directory, spec.query_max_len, spec.passage_max_len, spec.passage_max_len)
     write_json(directory / "sentence_bert_config.json",
                {"max_seq_length": spec.passage_max_len, "do_lower_case": False})
+    set_tokenizer_max_length(directory, spec.query_max_len)
     write_json(directory / "config_sentence_transformers.json", {
         "prompts": {"query": spec.query_prefix, "passage": spec.passage_prefix},
         "default_prompt_name": None,

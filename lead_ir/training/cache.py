@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from lead_ir.data.collections import corpus_fingerprint
-from lead_ir.fileio import atomic_path, file_fingerprint, read_json, write_json
+from lead_ir.fileio import atomic_path, file_fingerprint, load_npy, read_json, weights_fingerprint, write_json
 from lead_ir.log import progress
 from lead_ir.models.reps import layer_scores
+from lead_ir.precision import autocast
 from lead_ir.training import distributed
 from lead_ir.training.config import TeacherConfig
 from lead_ir.training.data import Batch, Group
@@ -33,11 +34,14 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-def cache_key(teacher, teacher_cfg: TeacherConfig, model_dir: Path, train: str, corpus: str, depth: int) -> str:
-    """Hash of the training file, corpus, negatives depth, teacher weights and resolved teacher settings."""
-    weights = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in model_dir.glob("*")
-                     if p.suffix in (".safetensors", ".bin", ".pt"))
+def cache_key(teacher, teacher_cfg: TeacherConfig, model_dir: Path, train: str, corpus: str, depth: int,
+              precision: str = "fp32") -> str:
+    """Hash of the training file, corpus, negatives depth, teacher weights, resolved teacher settings and the
+    resolved precision the cache is built in (fp32 keeps the key it had before precisions existed)."""
+    weights = weights_fingerprint(model_dir)
     settings = {"kind": teacher_cfg.kind, "keep_layers": teacher_cfg.keep_layers, "spec": asdict(teacher.spec)}
+    if precision != "fp32":
+        settings["precision"] = precision
     blob = json.dumps([FORMAT_VERSION, settings, str(model_dir.resolve()), weights, file_fingerprint(train),
                        corpus_fingerprint(corpus), depth], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -52,12 +56,12 @@ class TeacherCache:
         self.kind = self.manifest["kind"]
         self.layers = tuple(range(1, self.manifest["num_layers"] + 1))
         if self.kind == "dense":
-            self.queries = np.load(directory / "queries.npy", mmap_mode="r")
-            self.passages = np.load(directory / "passages.npy", mmap_mode="r")
+            self.queries = load_npy(directory / "queries.npy", mmap=True)
+            self.passages = load_npy(directory / "passages.npy", mmap=True)
             ids = (directory / "passage_ids.txt").read_text(encoding="utf-8").split("\n")
             self.passage_row = {doc_id: i for i, doc_id in enumerate(ids)}
         else:
-            self.scores = np.load(directory / "scores.npy", mmap_mode="r")
+            self.scores = load_npy(directory / "scores.npy", mmap=True)
 
     @property
     def scope(self) -> str:
@@ -77,13 +81,20 @@ class TeacherCache:
 
 
 def open_cache(teacher, teacher_cfg: TeacherConfig, model_dir: Path, groups: list[Group], doc_texts: dict[str, str],
-               train: str, corpus: str, depth: int, batch_size: int, is_main: bool = True) -> TeacherCache:
-    """Load the cache for this teacher and training file, building it first (on rank 0) if needed."""
-    key = cache_key(teacher, teacher_cfg, model_dir, train, corpus, depth)
+               train: str, corpus: str, depth: int, batch_size: int, is_main: bool = True,
+               precision: str = "fp32") -> TeacherCache:
+    """Load the cache for this teacher and training file, building it first (on rank 0) if needed.
+
+    ``precision`` is the training's resolved precision (fp32, bf16 or fp16): the teacher runs under the same
+    autocast as the student's forward would, and the cached vectors/scores are stored as float32.
+    """
+    key = cache_key(teacher, teacher_cfg, model_dir, train, corpus, depth, precision)
     directory = Path(teacher_cfg.cache_dir) / key
     if is_main and not (directory / "manifest.json").exists():
-        logger.info("building the teacher cache %s", directory)
-        _build(teacher, groups, doc_texts, directory, batch_size)
+        logger.info("building the teacher cache %s (%s)", directory, precision)
+        device = next(teacher.parameters()).device
+        with autocast(device.type, precision):
+            _build(teacher, groups, doc_texts, directory, batch_size)
     distributed.barrier()
     logger.info("teacher cache: %s", directory)
     return TeacherCache(directory)

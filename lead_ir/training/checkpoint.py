@@ -21,15 +21,23 @@ STATE_FILE = "trainer_state.json"
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG stream as tensors and plain lists, so ``state.pt`` loads with ``weights_only=True``."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": [int(version), torch.tensor(mt, dtype=torch.int64), gauss],
+             "numpy": [str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss),
+                       float(cached)],
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, mt, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in mt.tolist()), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -55,12 +63,39 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 def load_checkpoint(path: Path, module: torch.nn.Module, optimizer, scheduler) -> dict:
     """Restore states in place; returns the trainer state (step, epoch, position, ...)."""
+    blob = load_state_file(path / "state.pt")
     try:
-        blob = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError) as exc:
-        raise LeadIRError(f"{path}: unreadable checkpoint ({exc}); delete it to resume from an earlier one") from None
-    module.load_state_dict(blob["model"])
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    set_rng_state(blob["rng"])
+        module.load_state_dict(blob["model"])
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        set_rng_state(blob["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise LeadIRError(f"{path}: checkpoint does not match this model or config ({reason}); resume with the "
+                          f"config that wrote it, or delete {path.parent} to start over") from None
     return read_json(path / STATE_FILE)
+
+
+def load_state_file(path: Path) -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers only, so a crafted
+    pickle cannot run code; anything else is refused with one line."""
+    import pickle
+
+    if not path.is_file():
+        raise LeadIRError(f"{path}: missing checkpoint file; delete {path.parent} to resume from an earlier checkpoint")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        reason = f"it references {found.group(1)}" if found else "it holds objects other than tensors and lists"
+        raise LeadIRError(f"{path}: refused to load ({reason}); lead_ir loads checkpoints with "
+                          f"torch.load(weights_only=True) and never unpickles code; delete {path.parent} if you "
+                          f"did not write it") from None
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise LeadIRError(f"{path}: unreadable checkpoint ({reason}); delete {path.parent} to resume from an "
+                          f"earlier one") from None
+    if not isinstance(blob, dict) or not {"model", "optimizer", "scheduler", "rng"} <= set(blob):
+        raise LeadIRError(f"{path}: not a lead_ir checkpoint (expected model, optimizer, scheduler and rng state); "
+                          f"delete {path.parent} to resume from an earlier one")
+    return blob

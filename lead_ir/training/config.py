@@ -30,12 +30,29 @@ class DataConfig:
     dev_qrels: str = field(default="", metadata={"help": "dev qrels spec (for a held-out split: the training qrels)"})
     dev_corpus: str = field(default="", metadata={"help": "corpus searched at dev time (empty: data.corpus)"})
     split_seed: int = field(default=13, metadata={"help": "seed of the train/dev split by qid"})
+    unlabeled: str = field(default="", metadata={
+        "help": "unlabeled groups (no positive; `lead-ir mine --unlabeled`) mixed into data.train"})
+    unlabeled_ratio: float = field(default=0.0, metadata={
+        "help": "unlabeled groups per labeled group taken from data.unlabeled (seeded by split_seed); needed > 0 "
+                "with data.unlabeled"})
+    dev_metric: str = field(default="ndcg@10", metadata={
+        "help": "dev metric that picks the kept checkpoint (best/), e.g. ndcg@10 or mrr@10"})
 
     def __post_init__(self) -> None:
+        from lead_ir.errors import LeadIRError
+        from lead_ir.evaluation import normalize_metric
+
+        try:  # an unknown name fails when the config loads, not after the first training interval
+            self.dev_metric = normalize_metric(self.dev_metric)
+        except LeadIRError as exc:
+            raise ValueError(f"data.dev_metric: {exc}") from None
         if self.negatives < 1:
             raise ValueError(f"data.negatives must be >= 1, found {self.negatives}")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ValueError(f"data.dev_fraction must be in [0, 1), found {self.dev_fraction}")
+        if self.unlabeled_ratio < 0 or (self.unlabeled and self.unlabeled_ratio == 0):
+            raise ValueError(f"data.unlabeled_ratio must be > 0 with data.unlabeled (unlabeled groups per labeled "
+                             f"group, e.g. 1.0), found {self.unlabeled_ratio}")
 
 
 @dataclass
@@ -49,7 +66,8 @@ class OptimConfig:
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_grad_norm: float = field(default=2.0, metadata={"help": "gradient clipping (0 disables)"})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
-        default="auto", metadata={"help": "autocast on GPU (auto: bf16 if supported); always fp32 on CPU"})
+        default="auto", metadata={"help": "autocast of the encoders (losses stay fp32); auto: bf16 on a GPU that "
+                                          "has it (else fp16) and on a CPU with AVX512-BF16/AMX, fp32 elsewhere"})
 
 
 @dataclass
@@ -72,6 +90,8 @@ class LossConfig:
     fixed_weights: list[float] = field(default_factory=list, metadata={"help": "reweight=fixed: one per pair"})
     scope: Literal["auto", "global", "own"] = field(default="auto", metadata={
         "help": "distillation support: global batch (DE/ColBERT teacher) or own candidates (auto: per teacher kind)"})
+    unlabeled_student_loss: Literal["skip", "teacher_top"] = field(default="skip", metadata={
+        "help": "student term of unlabeled groups: skip it, or take the teacher's top own candidate as positive"})
 
     def __post_init__(self) -> None:
         if self.student_temperature <= 0 or self.teacher_temperature <= 0:

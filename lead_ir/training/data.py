@@ -3,7 +3,9 @@
 Each optimizer step takes ``batch_queries`` groups (a seeded permutation per epoch) and, for
 each, 1 positive and n negatives drawn from the group with ``rng(seed, epoch, index)``; a
 batch is therefore a pure function of (seed, epoch, position), which makes resuming exact.
-Passages are laid out per query as [pos, neg_1..neg_n].
+Passages are laid out per query as [pos, neg_1..neg_n]. An unlabeled group (no positive,
+:mod:`lead_ir.data.unlabeled`) fills its 1+n slots with candidates drawn alike, and the batch
+marks it in ``labeled`` so the objective can leave it out of the student term.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Group:
-    """A training query; ``candidates`` = positives followed by the kept hard negatives."""
+    """A training query; ``candidates`` = positives followed by the kept hard negatives (for an
+    unlabeled group, no positives and its mined candidates as ``negatives``)."""
 
     qid: str
     query: str
@@ -32,13 +35,18 @@ class Group:
     def candidates(self) -> list[str]:
         return self.positives + self.negatives
 
+    @property
+    def labeled(self) -> bool:
+        return bool(self.positives)
+
 
 @dataclass
 class Batch:
     """Texts of Q queries and their Q*(1+n) passages, plus where they come from (for caches).
 
     ``query_index[q]`` indexes the training groups; ``candidate_index[q][j]`` indexes that
-    group's ``candidates`` for passage j of query q (j = 0 is the positive).
+    group's ``candidates`` for passage j of query q (j = 0 is the positive). ``labeled[q]`` is False
+    for an unlabeled group (no positive; slot 0 is just another candidate); None means all labeled.
     """
 
     queries: list[str]
@@ -46,6 +54,7 @@ class Batch:
     passage_ids: list[str]
     query_index: list[int]
     candidate_index: list[list[int]]
+    labeled: list[bool] | None = None
 
     @property
     def group_size(self) -> int:
@@ -59,11 +68,13 @@ class Batch:
                               f"optim.batch_queries a multiple of {world}")
         lo, hi, g = rank * q // world, (rank + 1) * q // world, self.group_size
         return Batch(self.queries[lo:hi], self.passages[lo * g:hi * g], self.passage_ids[lo * g:hi * g],
-                     self.query_index[lo:hi], self.candidate_index[lo:hi])
+                     self.query_index[lo:hi], self.candidate_index[lo:hi],
+                     None if self.labeled is None else self.labeled[lo:hi])
 
 
 def read_groups(path: str | Path, depth: int) -> list[Group]:
-    """Read a mined training file; keep the top-``depth`` negatives that are not positives."""
+    """Read a mined training file; keep the top-``depth`` negatives that are not positives (for an
+    unlabeled group: its top-``depth`` candidates)."""
     from lead_ir.data.negatives import read_train_groups
 
     groups, skipped = [], 0
@@ -78,7 +89,8 @@ def read_groups(path: str | Path, depth: int) -> list[Group]:
     if skipped:
         logger.warning("%s: %d group(s) without negatives skipped", path, skipped)
     if not groups:
-        raise LeadIRError(f"{path}: no usable training groups (each needs a positive and a negative)")
+        raise LeadIRError(f"{path}: no usable training groups (each needs a positive and a negative, or "
+                          f"candidates when unlabeled)")
     return groups
 
 
@@ -103,9 +115,13 @@ class TrainData:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.groups))
 
     def sample(self, epoch: int, index: int) -> list[int]:
-        """Candidate positions [positive, n negatives] for group ``index`` in ``epoch``."""
+        """Candidate positions [positive, n negatives] for group ``index`` in ``epoch`` (1+n candidates
+        of an unlabeled group)."""
         group = self.groups[index]
         rng = np.random.default_rng([self.seed, epoch, index])
+        if not group.positives:
+            n_cand = len(group.negatives)
+            return [int(j) for j in rng.choice(n_cand, 1 + self.negatives, replace=n_cand < 1 + self.negatives)]
         pos = int(rng.integers(len(group.positives)))
         n_neg = len(group.negatives)
         negs = rng.choice(n_neg, self.negatives, replace=n_neg < self.negatives)
@@ -114,13 +130,18 @@ class TrainData:
     def batch(self, epoch: int, position: int, batch_queries: int) -> Batch:
         """The global batch number ``position`` of ``epoch``."""
         idx = self.order(epoch)[position * batch_queries:(position + 1) * batch_queries].tolist()
-        queries, passages, ids, cands = [], [], [], []
+        queries, passages, ids, cands, labeled = [], [], [], [], []
         for i in idx:
             group = self.groups[i]
             chosen = self.sample(epoch, i)
             queries.append(group.query)
             cands.append(chosen)
+            labeled.append(group.labeled)
             for c in chosen:
                 ids.append(group.candidates[c])
                 passages.append(self.doc_texts[group.candidates[c]])
-        return Batch(queries, passages, ids, idx, cands)
+        return Batch(queries, passages, ids, idx, cands, labeled)
+
+    @property
+    def has_unlabeled(self) -> bool:
+        return any(not g.labeled for g in self.groups)

@@ -71,15 +71,6 @@ def gather(tensor: torch.Tensor, dim: int = 0, ragged_dim: int | None = None) ->
     return torch.cat(parts, dim=dim)
 
 
-def broadcast_object(obj: object) -> object:
-    """Rank 0's ``obj`` on every process."""
-    if not is_distributed():
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

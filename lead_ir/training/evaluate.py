@@ -1,4 +1,5 @@
-"""Dev evaluation during training: exact dot-product search with the student, metrics by ranx."""
+"""Dev evaluation during training: exact dot-product search with the student, metrics through
+:mod:`lead_ir.evaluation` (trec_eval's tie order and conventions, like every other score)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
 from lead_ir.errors import LeadIRError
+from lead_ir.evaluation import evaluate_runs, normalize_metric
 from lead_ir.models.encoder import DenseEncoder
 
 logger = logging.getLogger(__name__)
@@ -15,11 +17,16 @@ METRICS = ("ndcg@10", "recall@100", "mrr@10")
 
 
 class DevEvaluator:
-    """Holds dev topics, qrels and corpus texts; ``__call__(encoder)`` returns {metric: value}."""
+    """Holds dev topics, qrels and corpus texts; ``__call__(encoder)`` returns {metric: value}.
 
-    primary_metric = "ndcg@10"
+    ``metric`` is the one that picks the kept checkpoint (``data.dev_metric``); it is always
+    among the reported ones.
+    """
 
-    def __init__(self, topics: str, qrels: str, corpus: str, k: int = 100, batch_size: int = 64):
+    def __init__(self, topics: str, qrels: str, corpus: str, k: int = 100, batch_size: int = 64,
+                 metric: str = "ndcg@10"):
+        self.primary_metric = normalize_metric(metric)
+        self.metrics = list(dict.fromkeys([self.primary_metric, *METRICS]))
         self.topics = read_topics(topics)
         qrels_all = read_qrels(qrels)
         self.qrels = {q: d for q, d in qrels_all.items() if q in self.topics and any(r > 0 for r in d.values())}
@@ -33,19 +40,18 @@ class DevEvaluator:
 
     @torch.inference_mode()
     def __call__(self, encoder: DenseEncoder) -> dict[str, float]:
-        from ranx import Qrels, Run, evaluate
-
         if getattr(encoder, "kind", "") != "dense":
             raise LeadIRError("dev evaluation searches with a dual encoder; drop data.dev_* for ColBERT or "
                               "cross-encoder training")
         was_training = encoder.training
         encoder.eval()
-        docs = encoder.encode(self.doc_texts, "passage", self.batch_size)
+        docs = encoder.encode(self.doc_texts, "passage", self.batch_size,
+                              desc=f"dev evaluation: {len(self.doc_texts)} passages")
         queries = encoder.encode([self.topics[q] for q in self.qids], "query", self.batch_size)
         encoder.train(was_training)
         scores = queries @ docs.T
         top = torch.topk(scores, min(self.k, scores.shape[1]), dim=1)
         run = {qid: {self.doc_ids[j]: float(s) for j, s in zip(idx.tolist(), val.tolist())}
                for qid, idx, val in zip(self.qids, top.indices, top.values)}
-        result = evaluate(Qrels(self.qrels), Run(run, name="dev"), list(METRICS))
-        return {m: float(result[m]) for m in METRICS}
+        means = evaluate_runs(self.qrels, {"dev": run}, self.metrics).means.loc["dev"]
+        return {m: float(means[m]) for m in self.metrics}

@@ -21,7 +21,8 @@ from lead_ir.log import progress_bar
 from lead_ir.losses.layers import LayerSelector
 from lead_ir.losses.objective import ObjectiveSettings
 from lead_ir.models.factory import build_model
-from lead_ir.models.loading import resolve_model_path
+from lead_ir.precision import autocast, resolve_precision
+from lead_ir.resolve import resolve_model
 from lead_ir.training import distributed
 from lead_ir.training.cache import open_cache
 from lead_ir.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -67,12 +68,10 @@ def split_micro(batch: Batch, parts: int) -> list[Batch]:
 
 
 def _autocast(device: torch.device, precision: str):
-    if device.type != "cuda" or precision == "fp32":
-        return contextlib.nullcontext(), None
-    dtype = torch.float16 if precision == "fp16" or (precision == "auto" and not torch.cuda.is_bf16_supported()) \
-        else torch.bfloat16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
+    """(autocast context, gradient scaler or None) for ``optim.precision`` on ``device`` (see lead_ir.precision)."""
+    resolved = resolve_precision(precision, device.type)
+    scaler = torch.amp.GradScaler("cuda") if resolved == "fp16" else None
+    return autocast(device.type, resolved), scaler, resolved
 
 
 class Trainer:
@@ -112,6 +111,14 @@ class Trainer:
             distributed.barrier()
             self.train_path = str(split_dir / "train.jsonl")
             dev_topics, dev_qrels = str(split_dir / "dev-topics.tsv"), str(split_dir / "dev-qrels.txt")
+        if d.unlabeled:  # labeled + a seeded share of unlabeled groups, as one file (the teacher cache keys on it)
+            from lead_ir.data.unlabeled import mix_training_file
+
+            if self.dist.is_main:
+                mix_training_file(self.train_path, d.unlabeled, d.unlabeled_ratio, d.split_seed,
+                                  self.out / "mix" / "train.jsonl")
+            distributed.barrier()
+            self.train_path = str(self.out / "mix" / "train.jsonl")
         self.groups = read_groups(self.train_path, d.negatives_depth)
         ids = {doc for g in self.groups for doc in g.candidates}
         self.data = TrainData(self.groups, doc_lookup(d.corpus, ids), d.negatives, self.cfg.run.seed)
@@ -121,10 +128,15 @@ class Trainer:
             logger.warning("dev evaluation searches with a dual encoder; skipped for a %s model", self.cfg.student.kind)
         elif dev_topics and dev_qrels and self.dist.is_main:
             self.evaluator = DevEvaluator(dev_topics, dev_qrels, d.dev_corpus or d.corpus,
-                                          batch_size=self.cfg.run.eval_batch_size)
+                                          batch_size=self.cfg.run.eval_batch_size, metric=d.dev_metric)
 
     def _setup_models(self) -> None:
         cfg, t_cfg = self.cfg, self.cfg.teacher
+        if self.data.has_unlabeled:  # before any model or teacher cache is built
+            self._check_unlabeled()
+        self.autocast, self.scaler, self.precision = _autocast(self.device, cfg.optim.precision)
+        logger.info("training precision: %s (optim.precision=%s, device %s)", self.precision, cfg.optim.precision,
+                    self.device.type)
         self.student = build_model(cfg.student).to(self.device)
         self.teacher_source, joint_teacher = None, None
         if t_cfg.path:
@@ -137,9 +149,10 @@ class Trainer:
             else:
                 teacher.requires_grad_(False).eval()
                 if cached:
-                    source.cache = open_cache(teacher, t_cfg, resolve_model_path(t_cfg.path), self.groups,
+                    source.cache = open_cache(teacher, t_cfg, resolve_model(t_cfg.path), self.groups,
                                               self.data.doc_texts, self.train_path, cfg.data.corpus,
-                                              cfg.data.negatives_depth, cfg.run.eval_batch_size, self.dist.is_main)
+                                              cfg.data.negatives_depth, cfg.run.eval_batch_size, self.dist.is_main,
+                                              precision=self.precision)
                     del teacher
                 else:
                     source.frozen = teacher
@@ -155,7 +168,8 @@ class Trainer:
                 raise ConfigError(f"loss: {exc}") from None
         self.settings = ObjectiveSettings(dict(cfg.loss.weights), cfg.loss.student_temperature,
                                           cfg.loss.teacher_temperature, cfg.loss.reweight, cfg.loss.reweight_tau,
-                                          cfg.loss.fixed_weights or None, t_cfg.mode == "joint")
+                                          cfg.loss.fixed_weights or None, t_cfg.mode == "joint",
+                                          cfg.loss.unlabeled_student_loss)
         self.module = TrainModule(self.student, joint_teacher)
         self.ddp = self.module
         if distributed.is_distributed():
@@ -166,9 +180,17 @@ class Trainer:
         self.total_steps = o.max_steps or o.epochs * self.steps_per_epoch
         self.optimizer = make_optimizer(self.module, o.lr, o.weight_decay)
         self.scheduler = linear_schedule(self.optimizer, math.ceil(o.warmup_ratio * self.total_steps), self.total_steps)
-        self.autocast, self.scaler = _autocast(self.device, o.precision)
         self.state = {"step": 0, "epoch": 0, "position": 0, "best": None, "best_step": None,
                       "selector": self.selector.state_dict() if self.selector else None}
+
+    def _check_unlabeled(self) -> None:
+        """Unlabeled groups train only through a teacher: distillation terms, or its top candidate as positive."""
+        loss = self.cfg.loss
+        distils = any(loss.weights.get(term, 0) > 0 for term in ("response", "layer", "margin_mse"))
+        if not self.cfg.teacher.path or not (distils or loss.unlabeled_student_loss == "teacher_top"):
+            raise ConfigError("the training data holds unlabeled groups (no positive), which train only through a "
+                              "teacher: set teacher.path and a distillation weight (loss.weights.response/layer) or "
+                              "loss.unlabeled_student_loss=teacher_top")
 
     # ------------------------------------------------------------------ one optimizer step
     def train_step(self, batch: Batch) -> dict:
@@ -256,7 +278,8 @@ class Trainer:
 
     def _evaluate(self, log) -> None:
         if self.evaluator is not None:
-            metrics = self.evaluator(self.student)
+            with autocast(self.device.type, self.precision):  # the precision the encode stage uses too
+                metrics = self.evaluator(self.student)
             step = self.state["step"]
             logger.info("step %d dev %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
             if log:
@@ -292,7 +315,7 @@ class Trainer:
 
     def _finish(self) -> dict:
         summary = {"steps": self.state["step"], "best_step": self.state["best_step"], "output_dir": str(self.out),
-                   f"best_dev_{DevEvaluator.primary_metric}": self.state["best"]}
+                   f"best_dev_{self.cfg.data.dev_metric}": self.state["best"]}
         if self.dist.is_main:
             self.student.save(self.out / "final")
             write_json(self.out / "summary.json", summary)

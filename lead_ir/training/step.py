@@ -6,7 +6,7 @@ Shared by the trainer, the benchmark and the tests, so what is measured and test
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -73,19 +73,31 @@ def batch_loss(module: nn.Module, student_layers_total: int, global_batch: Batch
     s_layers, t_layers = needed_layers(pairs, student_layers_total, teacher.num_layers if teacher else 0)
     joint = teacher is not None and teacher.joint
     s_reps, t_reps = module(local_batch.queries, local_batch.passages, s_layers, t_layers if joint else ())
-    s_scores = layer_scores(gather_reps(s_reps, gather))
+    device = s_reps.query.device
     t_scores = None
-    if teacher is not None:
-        if joint:
-            t_scores = layer_scores(gather_reps(t_reps, gather))
-        elif teacher.cache is not None:
-            t_scores = teacher.cache.batch_scores(global_batch, tuple(t_layers)).to(s_scores.device)
-        else:
-            with torch.no_grad():
-                reps = teacher.frozen.layer_reps(local_batch.queries, local_batch.passages, t_layers)
-                t_scores = layer_scores(gather_reps(reps, gather)).float()
-        if teacher.scope == "own" and t_scores.shape[-1] != global_batch.group_size:
-            t_scores = own_candidates(t_scores, global_batch.group_size)
-    return objective(Scores(s_scores.float(), tuple(s_layers)),
-                     Scores(t_scores.float(), tuple(t_layers)) if t_scores is not None else None,
-                     global_batch.group_size, pairs, settings)
+    if teacher is not None and not joint and teacher.cache is None:
+        with torch.no_grad():  # the online frozen teacher's forward runs under the caller's autocast
+            t_reps = teacher.frozen.layer_reps(local_batch.queries, local_batch.passages, t_layers)
+    # Scores, softmax and KL in float32 whatever the autocast around the encoders (bf16/fp16 reps are upcast).
+    with torch.autocast(device.type, enabled=False):
+        s_scores = layer_scores(float_reps(gather_reps(s_reps, gather)))
+        if teacher is not None:
+            if teacher.cache is not None and not joint:
+                t_scores = teacher.cache.batch_scores(global_batch, tuple(t_layers)).to(device)
+            elif joint:
+                t_scores = layer_scores(float_reps(gather_reps(t_reps, gather)))
+            else:
+                t_scores = layer_scores(float_reps(gather_reps(t_reps, gather))).detach()
+            if teacher.scope == "own" and t_scores.shape[-1] != global_batch.group_size:
+                t_scores = own_candidates(t_scores, global_batch.group_size)
+        return objective(Scores(s_scores.float(), tuple(s_layers)),
+                         Scores(t_scores.float(), tuple(t_layers)) if t_scores is not None else None,
+                         global_batch.group_size, pairs, settings,
+                         None if global_batch.labeled is None else torch.tensor(global_batch.labeled, device=device))
+
+
+def float_reps(reps: LayerReps) -> LayerReps:
+    """``reps`` with its float tensors in float32 (masks untouched), so scoring is exact under autocast."""
+    def up(t: Tensor | None) -> Tensor | None:
+        return t.float() if t is not None and t.is_floating_point() else t
+    return replace(reps, query=up(reps.query), passage=up(reps.passage))
