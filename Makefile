@@ -16,7 +16,7 @@ endif
 endif
 export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 
-.PHONY: setup quickstart test bench study models study-v2 clean
+.PHONY: setup quickstart test test-heavy bench study models study-v2 clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ quickstart: setup data
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The tests marked heavy (the README pipeline, mpnet on SciFact): too long for CI, run before a release.
+test-heavy: setup data
+	LEAD_IR_HEAVY_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider -m heavy tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: setup data

@@ -99,3 +99,13 @@ def toy_collection(tmp_path) -> dict[str, Path]:
     qrels = tmp_path / "qrels.txt"
     qrels.write_text("".join(f"{q} 0 {d} {r}\n" for q, d, r in TOY_QRELS))
     return {"corpus": corpus, "topics": topics, "qrels": qrels}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``heavy`` run only with LEAD_IR_HEAVY_TESTS=1 (``make test-heavy``), never in CI's time budget."""
+    if os.environ.get("LEAD_IR_HEAVY_TESTS"):
+        return
+    skip = pytest.mark.skip(reason="heavy: run with LEAD_IR_HEAVY_TESTS=1 (make test-heavy)")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)

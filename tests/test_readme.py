@@ -102,6 +102,7 @@ def _top10(path: Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # about 8 minutes on 2 cores: the whole README pipeline on a SciFact subset
 @pytest.mark.java
 @pytest.mark.data
 def test_readme_blocks_run_verbatim_in_a_scratch_clone(irds_home, tmp_path):

@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.java]
 MODEL = "sentence-transformers/all-mpnet-base-v2"
 
 
+@pytest.mark.heavy  # over an hour on 2 CPU cores in fp32; needs `make models`
 def test_zero_shot_ndcg_matches_the_published_score(irds_home, tmp_path):
     from importlib.metadata import PackageNotFoundError, distribution
 

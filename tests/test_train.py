@@ -19,7 +19,7 @@ from lead_ir.models.reps import layer_scores
 from lead_ir.training.cache import TeacherCache, open_cache
 from lead_ir.training.config import TeacherConfig, TrainConfig
 from lead_ir.training.data import TrainData, read_groups
-from lead_ir.training.loop import Trainer
+from lead_ir.training.loop import Trainer, train
 from lead_ir.training.split import split_train_dev
 from lead_ir.training.step import TeacherSource, TrainModule, batch_loss
 
@@ -182,3 +182,13 @@ def test_cli_and_module_entry_points(toy, tmp_path):
     assert main(["-q", "train", *args]) == 0
     assert (out / "final" / "model.safetensors").exists() and len(_log(out)) == 1
     assert main(["-q", "train", *args, "optim.batch_queries=64"]) == 2  # one-line error, exit 2
+
+
+def test_run_threads_hold_for_the_training_call_only(toy, tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(_cfg(toy, tmp_path / "t", "optim.max_steps=1"))  # run.threads=1 inside
+        assert torch.get_num_threads() == 2  # a later encode in this process gets its threads back
+    finally:
+        torch.set_num_threads(before)

@@ -340,5 +340,13 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def train(cfg: TrainConfig) -> dict:
-    """Run training as ``cfg`` says (one process, or one of a torchrun group)."""
-    return Trainer(cfg).fit()
+    """Run training as ``cfg`` says (one process, or one of a torchrun group).
+
+    ``run.threads`` holds for this call only: torch's thread count is process-wide, and a notebook
+    or study that trains and then encodes must get its threads back.
+    """
+    threads = torch.get_num_threads()
+    try:
+        return Trainer(cfg).fit()
+    finally:
+        torch.set_num_threads(threads)
