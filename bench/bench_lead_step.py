@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs = selector.pairs(step) if source is not None else []
             begin = time.perf_counter()
             parts = batch_loss(module, student.num_layers, batch, batch, pairs, settings, source)
-            parts["loss"].backward()
+            parts.loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if step:  # the first round warms up allocators and kernels

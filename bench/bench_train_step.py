@@ -79,7 +79,7 @@ def step_times(args, model_dir: str, tmp: Path, precisions: list[str], device: s
             begin = time.perf_counter()
             with autocast(device.type, p):
                 parts = batch_loss(module, args.student_layers, batch, batch, pairs, settings, source)
-            parts["loss"].backward()
+            parts.loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":

@@ -2,8 +2,9 @@
 
 LEAD's premise is that intermediate layers carry ranking signal worth distilling; this measures it.
 Every layer of each model is pooled the way the model pools its last layer (its ``EncoderSpec``),
-the corpus and queries are encoded once with all layers, and each layer is searched exhaustively
-(exact inner product, the same ranking as a ``Flat`` FAISS index) and evaluated with ranx.
+the corpus and queries are encoded once with all layers (:class:`lead_ir.embed.Embedder`), and each
+layer is searched exhaustively (:func:`lead_ir.exact.exact_search`, the same ranking as a ``Flat``
+FAISS index) and evaluated with ranx.
 
     from lead_ir.analysis import layer_quality
     table = layer_quality({"teacher": "sentence-transformers/all-MiniLM-L6-v2"},
@@ -16,24 +17,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-
-def exact_top_k(queries: np.ndarray, docs: np.ndarray, qids: Sequence[str], doc_ids: Sequence[str], k: int,
-                block: int = 256) -> dict[str, dict[str, float]]:
-    """Exhaustive inner-product search: {qid: {doc_id: score}} of the ``k`` best documents per query."""
-    k = min(k, len(doc_ids))
-    run: dict[str, dict[str, float]] = {}
-    for start in range(0, len(qids), block):  # blocks bound the [Q, N] score matrix
-        scores = queries[start:start + block] @ docs.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        for row, cols in enumerate(top):
-            cols = cols[np.argsort(-scores[row, cols], kind="stable")]
-            run[qids[start + row]] = {doc_ids[c]: float(scores[row, c]) for c in cols}
-    return run
 
 
 def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qrels: str,
@@ -46,12 +32,14 @@ def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qr
         corpus, topics, qrels: specs as everywhere in the toolkit (``irds:``, registry names, files).
         max_length: passage tokens; None: each checkpoint's ``passage_max_len`` (queries always use
             the checkpoint's ``query_max_len``, as dense search does).
+        batch_size: texts per forward pass; device and precision are those of ``lead-ir encode``'s defaults.
         k: depth of each layer's run.
     """
     from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
-    from lead_ir.encode import EncodeOptions, PassageEmbedder
+    from lead_ir.embed import Embedder
+    from lead_ir.encode import EncodeOptions, corpus_embedder
     from lead_ir.evaluation import evaluate_runs
-    from lead_ir.log import progress_bar
+    from lead_ir.exact import exact_search
     from lead_ir.models.encoder import DenseEncoder
     from lead_ir.resolve import resolve_model
 
@@ -64,14 +52,12 @@ def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qr
     for name, model in models.items():
         encoder = DenseEncoder.from_pretrained(resolve_model(model))
         layers = list(range(1, encoder.num_layers + 1))
-        options = EncodeOptions(batch_size=batch_size, max_length=max_length)
-        with progress_bar(len(doc_texts), f"{name}: passages", unit="doc") as bar:
-            doc_vectors = PassageEmbedder(encoder, options).embed(doc_texts, on_batch=bar.update, layers=layers)
-        query_options = EncodeOptions(batch_size=batch_size, max_length=encoder.spec.query_max_len)
-        query_vectors = PassageEmbedder(encoder, query_options, prefix=encoder.spec.query_prefix).embed(
+        passages = corpus_embedder(encoder, EncodeOptions(batch_size=batch_size, max_length=max_length))
+        doc_vectors = passages(doc_texts, layers=layers, desc=f"{name}: passages")
+        query_vectors = Embedder(encoder, "query", batch_size, precision=passages.precision)(
             [queries[q] for q in qids], layers=layers)
         for i, layer in enumerate(layers):
-            run = exact_top_k(query_vectors[i], doc_vectors[i], qids, doc_ids, k)
+            run = exact_search(query_vectors[:, i], doc_vectors[:, i], qids, doc_ids, k)
             means = evaluate_runs(judged, {f"{name}@{layer}": run}, list(metrics)).means.iloc[0]
             rows.append({"model": name, "layer": layer, **{m: float(means[m]) for m in metrics}})
             logger.info("%s layer %d: %s", name, layer, ", ".join(f"{m} {means[m]:.4f}" for m in metrics))

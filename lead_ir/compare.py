@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 Test = Literal["ttest", "fisher", "tukey"]
 Correction = Literal["holm", "bonferroni", "none"]
+Pairs = Literal["baselines", "all"] | Sequence[tuple[str, str]]  # or planned comparisons: explicit (a, b) pairs
 TESTS = ("ttest", "fisher", "tukey")
 CORRECTIONS = ("holm", "bonferroni", "none")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -144,6 +145,8 @@ class Comparison:
         text = (f"{self.n_queries} judged queries; {self.test} test{extra}, {self.correction} correction over "
                 f"{self.settings.get('comparisons', 0)} comparisons per metric, alpha={self.alpha}; superscripts name "
                 f"the runs a row beats; delta and 95% paired-t CI are against {self.baselines[0]}.")
+        if self.settings.get("seeds_note"):
+            text += " " + self.settings["seeds_note"]
         if self.cost_fields():
             text += " Costs: " + (self.costs_caption or "as given per run") + "."
         return text
@@ -158,6 +161,8 @@ class Comparison:
                 label = metric_label(m)
                 marks = self.table.at[run, f"{m}:beats"]
                 mean = f"{self.table.at[run, f'{m}:mean']:.{digits}f}"
+                if f"{m}:sd" in self.table and not pd.isna(self.table.at[run, f"{m}:sd"]):  # over seeds (seeds.py)
+                    mean += (r" $\pm$ " if latex else " ± ") + f"{self.table.at[run, f'{m}:sd']:.{digits}f}"
                 cells[label] = mean + ((f"$^{{{marks}}}$" if latex else f"<sup>{marks}</sup>") if marks else "")
                 if run == base:
                     cells[f"{label} delta"], cells[f"{label} W/T/L"] = "baseline", ""
@@ -186,7 +191,7 @@ class Comparison:
 
     def to_latex(self, digits: int = 4) -> str:
         frame = self.display_frame(digits, latex=True)
-        return latex_table(frame, index_name="Run") + f"% {self.describe()}\n"
+        return latex_table(frame, index_name="Run", caption=self.describe(), label="tab:leaderboard")
 
     def to_csv(self) -> str:
         table = self.table.copy()
@@ -212,7 +217,7 @@ class Comparison:
 
 def compare_runs(qrels: Qrels, runs: Mapping[str, RunDict], metrics: Sequence[str], baselines: Sequence[str],
                  test: Test = "ttest", correction: Correction = "holm", alpha: float = 0.05,
-                 pairs: Literal["baselines", "all"] = "baselines", n_permutations: int = 10_000,
+                 pairs: Pairs = "baselines", n_permutations: int = 10_000,
                  seed: int = 42) -> Comparison:
     """Compare named runs against one or more baselines on judged queries (see module docstring)."""
     per_query = evaluate_runs(qrels, runs, metrics).per_query
@@ -222,7 +227,7 @@ def compare_runs(qrels: Qrels, runs: Mapping[str, RunDict], metrics: Sequence[st
 
 def compare_scores(per_query: Mapping[str, pd.DataFrame], metrics: Sequence[str], baselines: Sequence[str],
                    test: Test = "ttest", correction: Correction = "holm", alpha: float = 0.05,
-                   pairs: Literal["baselines", "all"] = "baselines", n_permutations: int = 10_000,
+                   pairs: Pairs = "baselines", n_permutations: int = 10_000,
                    seed: int = 42) -> Comparison:
     """:func:`compare_runs` on precomputed per-query scores (run -> DataFrame[query x metric])."""
     names = list(per_query)
@@ -238,7 +243,9 @@ def compare_scores(per_query: Mapping[str, pd.DataFrame], metrics: Sequence[str]
             raise LeadIRError(f"runs '{names[0]}' and '{name}' are scored on different queries; evaluate them "
                               f"with the same qrels")
     letters = {name: LETTERS[i] for i, name in enumerate(names)}
-    if pairs == "all" or test == "tukey":
+    if not isinstance(pairs, str):  # planned comparisons: exactly these pairs, the correction over them alone
+        tested = [(str(a), str(b)) for a, b in pairs]
+    elif pairs == "all" or test == "tukey":
         tested = list(itertools.combinations(names, 2))
     else:
         tested = list(dict.fromkeys(tuple(sorted((r, b), key=names.index)) for b in baselines for r in names if r != b))
@@ -301,8 +308,13 @@ def _check(names: Sequence[str], baselines: Sequence[str], test: str, correction
         raise LeadIRError(f"unknown test '{test}'{closest(test, TESTS)}; choose one of {', '.join(TESTS)}")
     if correction not in CORRECTIONS:
         raise LeadIRError(f"unknown correction '{correction}'{closest(correction, CORRECTIONS)}")
-    if pairs not in ("baselines", "all"):
+    if isinstance(pairs, str) and pairs not in ("baselines", "all"):
         raise LeadIRError(f"pairs must be 'baselines' or 'all', got '{pairs}'")
+    for pair in [] if isinstance(pairs, str) else pairs:
+        if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(names):
+            raise LeadIRError(f"planned comparison {list(pair)} must name two different runs of: {', '.join(names)}")
+    if not isinstance(pairs, str) and test == "tukey":
+        raise LeadIRError("Tukey HSD compares every pair of runs; use ttest or fisher for planned comparisons")
     if not 0 < alpha < 1:
         raise LeadIRError(f"alpha must be between 0 and 1, got {alpha}")
     if n_permutations < 100:

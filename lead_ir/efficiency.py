@@ -90,21 +90,23 @@ def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str
     """
     import torch
 
+    from lead_ir.embed import Embedder
     from lead_ir.models.encoder import DenseEncoder
     from lead_ir.resolve import resolve_model
 
     if not queries:
         raise LeadIRError("query latency needs at least one query; give a non-empty topic set")
-    encoders = {name: DenseEncoder.from_pretrained(resolve_model(str(path))).eval().to("cpu")
-                for name, path in models.items()}
+    # the query path of `lead-ir search dense` (the one Embedder), one query per call
+    embedders = {name: Embedder(DenseEncoder.from_pretrained(resolve_model(str(path))).to("cpu"), "query", 1)
+                 for name, path in models.items()}
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    times: dict[str, list[float]] = {name: [] for name in encoders}
+    times: dict[str, list[float]] = {name: [] for name in embedders}
     try:
         for i, query in enumerate(list(queries[:warmup]) + list(queries)):
-            for name, encoder in encoders.items():
+            for name, embed in embedders.items():
                 start = time.perf_counter()
-                encoder.encode([query], "query", batch_size=1)
+                embed([query])
                 if i >= min(warmup, len(queries)):
                     times[name].append((time.perf_counter() - start) * 1000.0)
     finally:

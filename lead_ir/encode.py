@@ -1,12 +1,12 @@
 """Corpus encoding: stream documents -> float32 embedding chunks on disk -> a Pyserini FAISS index.
 
-The corpus is read as a stream in chunks of ``chunk_size`` documents. Each chunk is tokenised
-once, sorted by token length (so a batch pads to near its own length), embedded under
-``torch.inference_mode`` and written, back in corpus order, as ``chunk-NNNNNN.npy`` (float32)
-plus ``chunk-NNNNNN.ids``, atomically, in a work folder beside the index (``.DIR.partial``).
-A rerun with the same settings resumes after the last finished chunk, so a killed run ends with
-the same bytes as an uninterrupted one. Memory holds one chunk of texts and one batch of
-activations; only the FAISS index itself grows with the corpus.
+The corpus is read as a stream in chunks of ``chunk_size`` documents. Each chunk is embedded by
+the one inference loop, :class:`lead_ir.embed.Embedder` (tokenised once, sorted by token length so
+a batch pads to near its own length, ``torch.inference_mode``) and written, back in corpus order,
+as ``chunk-NNNNNN.npy`` (float32) plus ``chunk-NNNNNN.ids``, atomically, in a work folder beside
+the index (``.DIR.partial``). A rerun with the same settings resumes after the last finished
+chunk, so a killed run ends with the same bytes as an uninterrupted one. Memory holds one chunk of
+texts and one batch of activations; only the FAISS index itself grows with the corpus.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class EncodeOptions:
     """How ``lead-ir encode`` embeds a corpus (everything that changes the output bytes)."""
 
     batch_size: int = 64
-    max_length: int | None = None  # None: the checkpoint's passage_max_len
+    max_length: int | None = None  # None: the checkpoint's passage_max_len (capped: embed.max_length_for)
     # auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, fp32 elsewhere (lead_ir.precision);
     # fp16: half-precision weights, GPU only. Vectors are float32 whatever the precision.
     precision: str = "auto"
@@ -59,6 +59,8 @@ class EncodeOptions:
             raise LeadIRError(f"--{alias} contradicts --precision {self.precision}; give one of them")
         if alias:
             self.precision = alias
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise LeadIRError("batch size and chunk size must be positive")
 
     def resolve(self) -> tuple[str, str]:
         """(device, precision) of this run: ``device`` None -> cuda when available, ``auto`` -> per device."""
@@ -67,8 +69,6 @@ class EncodeOptions:
         if self.precision == "fp16" and not device.startswith("cuda"):
             raise LeadIRError("--fp16 needs a GPU (CUDA); drop --fp16 on CPU")
         return device, resolve_precision(self.precision, device.split(":")[0])
-        if self.batch_size < 1 or self.chunk_size < 1:
-            raise LeadIRError("batch size and chunk size must be positive")
 
 
 def check_device(device: str) -> None:
@@ -169,62 +169,20 @@ def check_doc_id(doc_id: str) -> str:
     return doc_id
 
 
-class PassageEmbedder:
-    """Embeds lists of passages with length sorting; wraps a :class:`DenseEncoder`."""
+def corpus_embedder(encoder, options: EncodeOptions):
+    """The :class:`~lead_ir.embed.Embedder` of ``lead-ir encode``: passages on ``options``' device and precision.
 
-    def __init__(self, encoder, options: EncodeOptions, prefix: str | None = None):
-        import torch
+    Moves ``encoder`` to the resolved device (fp16: half-precision weights) and sorts by length
+    within each chunk of ``options.chunk_size`` documents.
+    """
+    from lead_ir.embed import Embedder
 
-        self.torch = torch
-        self.encoder = encoder
-        self.options = options
-        self.max_length = options.max_length or encoder.spec.passage_max_len
-        limit = getattr(getattr(encoder.model, "config", None), "max_position_embeddings", None)
-        if isinstance(limit, int) and self.max_length > limit:
-            if options.max_length:  # asked for explicitly: refuse rather than silently truncate
-                raise LeadIRError(f"--max-length {self.max_length} exceeds the model's {limit} positions; use "
-                                  f"--max-length {limit} or less")
-            self.max_length = limit  # the checkpoint's default cannot exceed what the model can embed
-        self.prefix = encoder.spec.passage_prefix if prefix is None else prefix
-        device, self.precision = options.resolve()
-        self.device = torch.device(device)
-        encoder.eval().to(self.device)
-        if self.precision == "fp16":
-            encoder.half()
-        tok = encoder.tokenizer
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-
-    def embed(self, texts: list[str], on_batch=None, layers: list[int] | None = None) -> np.ndarray:
-        """[len(texts), dim] float32 in the order of ``texts``; with ``layers``, [len(layers), len(texts), dim]."""
-        torch = self.torch
-        tokens = self.encoder.tokenizer([self.prefix + t for t in texts], truncation=True,
-                                        max_length=self.max_length, padding=False,
-                                        return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-        order = np.argsort(-lengths, kind="stable")
-        shape = (len(layers), len(texts), self.encoder.dim) if layers else (len(texts), self.encoder.dim)
-        out = np.empty(shape, dtype=np.float32)
-        bs = self.options.batch_size
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
-        with torch.inference_mode(), autocast:
-            for start in range(0, len(order), bs):
-                rows = order[start:start + bs]
-                width = int(lengths[rows[0]])
-                ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for r, row in enumerate(rows):
-                    n = lengths[row]
-                    ids[r, :n] = tokens[row]
-                    mask[r, :n] = 1
-                encoded = self.encoder(input_ids=torch.from_numpy(ids).to(self.device),
-                                       attention_mask=torch.from_numpy(mask).to(self.device), layers=layers)
-                if layers:
-                    out[:, rows] = encoded.layer_embeddings.float().cpu().numpy()
-                else:
-                    out[rows] = encoded.embedding.float().cpu().numpy()
-                if on_batch:
-                    on_batch(len(rows))
-        return out
+    device, precision = options.resolve()
+    encoder.eval().to(device)
+    if precision == "fp16":
+        encoder.half()
+    return Embedder(encoder, "passage", batch_size=options.batch_size, max_length=options.max_length,
+                    precision=precision, window=options.chunk_size)
 
 
 def encode_signature(model_dir: Path, spec, options: EncodeOptions, corpus: str, fingerprint: str,
@@ -251,7 +209,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
 
     from lead_ir.log import progress_bar
 
-    embedder = PassageEmbedder(encoder, options)
+    embedder = corpus_embedder(encoder, options)
     docs = iter(docs)
     done = store.finished()
     count = 0
@@ -268,7 +226,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
     number, resumed, start = done, count, time.perf_counter()
     while chunk := list(islice(docs, options.chunk_size)):
         ids = [check_doc_id(d.doc_id) for d in chunk]
-        vectors = embedder.embed([d.text for d in chunk], on_batch=bar.update)
+        vectors = embedder([d.text for d in chunk], on_batch=bar.update)
         store.write(number, ids, vectors)
         count += len(chunk)
         number += 1
@@ -296,6 +254,7 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
         keep_chunks: keep the float32 chunk folder after the index is written.
     """
     from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
+    from lead_ir.embed import max_length_for
     from lead_ir.index import build_index_dir
     from lead_ir.models.encoder import DenseEncoder
     from lead_ir.resolve import resolve_model
@@ -304,7 +263,7 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
     index_dir = Path(index_dir)
     model_dir = resolve_model(model)
     encoder = DenseEncoder.from_pretrained(model_dir)
-    max_length = options.max_length or encoder.spec.passage_max_len
+    max_length = max_length_for(encoder, "passage", options.max_length)  # what the embedder will use
     fingerprint = corpus_fingerprint(corpus)
     store = ChunkStore(work_dir_for(index_dir), encode_signature(model_dir, encoder.spec, options, corpus,
                                                                  fingerprint, max_length))

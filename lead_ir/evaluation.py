@@ -296,18 +296,29 @@ def format_means(means: pd.DataFrame, fmt: str = "table", digits: int = 4) -> st
     raise LeadIRError(f"unknown format '{fmt}'{closest(fmt, ['table', 'csv', 'json', 'latex'])}")
 
 
-def latex_table(cells: pd.DataFrame, index_name: str = "") -> str:
-    """A booktabs tabular from a DataFrame of already formatted strings (no jinja2 needed)."""
-    def esc(text: object) -> str:
-        out = str(text)
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     (">=", r"$\geq$")):
-            out = out.replace(a, b)
-        return out
+def latex_escape(text: object) -> str:
+    """Text for LaTeX: the characters that would break a table cell or a caption, escaped."""
+    out = str(text)
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("$", r"\$"), ("^", r"\^{}"), ("~", r"\~{}"), (">=", r"$\geq$")):
+        out = out.replace(a, b)
+    return out
 
-    header = " & ".join([esc(index_name)] + [esc(c) for c in cells.columns]) + r" \\"
-    rows = [" & ".join([esc(i)] + [str(v) for v in row]) + r" \\" for i, row in zip(cells.index, cells.values,
-                                                                                    strict=True)]
+
+def latex_table(cells: pd.DataFrame, index_name: str = "", caption: str = "", label: str = "") -> str:
+    """A booktabs tabular from a DataFrame of already formatted strings (no jinja2 needed).
+
+    With ``caption`` it is a floating ``table`` (caption above, as ACM and Springer styles want) that a
+    paper can ``\\input`` as is.
+    """
+    header = " & ".join([latex_escape(index_name)] + [latex_escape(c) for c in cells.columns]) + r" \\"
+    rows = [" & ".join([latex_escape(i)] + [str(v) for v in row]) + r" \\"
+            for i, row in zip(cells.index, cells.values, strict=True)]
     spec = "l" + "r" * len(cells.columns)
-    return "\n".join([rf"\begin{{tabular}}{{{spec}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
-                      r"\end{tabular}"]) + "\n"
+    tabular = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
+               r"\end{tabular}"]
+    if not caption:
+        return "\n".join(tabular) + "\n"
+    head = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{latex_escape(caption)}}}"]
+    head += [rf"\label{{{label}}}"] if label else []
+    return "\n".join(head + tabular + [r"\end{table}"]) + "\n"

@@ -69,9 +69,46 @@ def quiet_third_party() -> None:
     ranx's kernels), ir_datasets' INFO lines and bars, Hugging Face load bars. ``--verbose`` keeps them."""
     # NumbaTypeSafetyWarning ("unsafe cast from int64 to undefined..."), matched by text: numba is not imported yet.
     warnings.filterwarnings("ignore", message=r"(?s)\s*unsafe cast from")
+    global _ir_datasets_level
+    _ir_datasets_level = logging.WARNING
     logging.getLogger("ir_datasets").setLevel(logging.WARNING)
     # transformers' weight-loading bars follow huggingface_hub's switch, read when transformers is imported.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+_ir_datasets_level = logging.INFO  # WARNING once quiet_third_party ran
+
+
+class _LevelFollowingCache(dict):
+    """ir_datasets' logger cache, giving each logger put in it lead_ir's level for ir_datasets."""
+
+    def __init__(self, loggers: dict) -> None:
+        super().__init__(loggers)
+        for found in self.values():
+            self._follow(found)
+
+    def __setitem__(self, name: str, found: logging.Logger) -> None:
+        self._follow(found)
+        super().__setitem__(name, found)
+
+    @staticmethod
+    def _follow(found: logging.Logger) -> None:
+        found.setLevel(_ir_datasets_level)
+
+
+def follow_ir_datasets_level() -> None:
+    """Make ir_datasets' loggers obey the level :func:`quiet_third_party` chose.
+
+    ir_datasets sets each of its loggers (the ``ir_datasets`` one included) to INFO when it first logs,
+    with its own handler and no propagation, overriding any level set before, so "[INFO] Opening <cache
+    path> ..." lines showed despite quiet mode; its (private) logger cache is the one place every such
+    logger passes through.
+    """
+    import ir_datasets.log as irds_log
+
+    cache = getattr(irds_log, "_logger_cache", None)
+    if isinstance(cache, dict) and not isinstance(cache, _LevelFollowingCache):
+        irds_log._logger_cache = _LevelFollowingCache(cache)
 
 
 def jvm_options(java_version: int) -> list[str]:

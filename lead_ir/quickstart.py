@@ -21,10 +21,11 @@ def _plots(results: Path, log: Path, qrels: str) -> list[Path]:
     """Per-query LEAD vs contrastive differences and LEAD's layer weights over training."""
     from lead_ir import plots
 
-    made = [plots.per_query_files(qrels, str(results / "lead.trec"), str(results / "contrastive.trec"),
-                                  "ndcg@10", results / "plots" / "lead-vs-contrastive.png")]
+    made = [results / "plots" / "lead-vs-contrastive.png"]
+    plots.per_query_files(qrels, str(results / "lead.trec"), str(results / "contrastive.trec"), "ndcg@10", made[0])
     if log.exists():
-        made.append(plots.plot_layer_weights(log, results / "plots" / "lead-layer-weights.png"))
+        made.append(results / "plots" / "lead-layer-weights.png")
+        plots.plot_layer_weights(log, made[-1])
     return made
 
 

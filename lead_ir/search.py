@@ -43,21 +43,21 @@ class _LeadQueryEncoderMixin:
             model: the checkpoint that encoded the corpus.
             batch_size: queries per forward pass in :meth:`encode_batch`.
             device: torch device; None picks cuda when available.
-            max_length: overrides the checkpoint's ``query_max_len``.
+            max_length: overrides the checkpoint's ``query_max_len`` (see :func:`lead_ir.embed.max_length_for`).
         """
         import torch
 
+        from lead_ir.embed import Embedder
         from lead_ir.models.encoder import DenseEncoder
         from lead_ir.resolve import resolve_model
 
         super().__init__(encoded_query_dir=None)
         self.model_dir = resolve_model(model)
         self.encoder = DenseEncoder.from_pretrained(self.model_dir)
-        if max_length:
-            self.encoder.spec.query_max_len = int(max_length)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.encoder.eval().to(self.device)
         self.batch_size = batch_size
+        self.embedder = Embedder(self.encoder, "query", batch_size=batch_size, max_length=max_length)
         self.has_model = True
 
     @property
@@ -76,8 +76,7 @@ class _LeadQueryEncoderMixin:
         """Queries -> [n, dim] float32 (``FaissSearcher.batch_search`` calls this when present)."""
         if not len(queries):
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.encoder.encode(list(queries), kind="query", batch_size=self.batch_size)
-        return vectors.numpy().astype(np.float32, copy=False)
+        return self.embedder(list(queries))
 
 
 def _build_class():

@@ -119,6 +119,11 @@ def test_outputs_written_atomically(per_query, tmp_path):
     assert "| good |" in md and "<sup>a</sup>" in md and "holm correction over 3 comparisons" in md
     tex = (tmp_path / "leaderboard.tex").read_text()
     assert r"\toprule" in tex and "$^{a}$" in tex
+    # a floating table a paper can \input: the description is its caption, its % and _ escaped
+    assert tex.startswith(r"\begin{table}") and tex.rstrip().endswith(r"\end{table}")
+    caption = next(line for line in tex.splitlines() if line.startswith(r"\caption{"))
+    assert "holm correction over 3 comparisons" in caption and "95\\%" in caption
+    assert "%" not in caption.replace("\\%", "")
     assert not list(tmp_path.glob(".*tmp*"))
     assert "nDCG@10" in comp._repr_html_()
 

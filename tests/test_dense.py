@@ -80,9 +80,10 @@ def _encode(model: Path, corpus: Path, index: Path, *extra: str) -> None:
 
 
 def _reference_vectors(model: Path, texts: list[str]) -> np.ndarray:
+    from lead_ir.embed import Embedder
     from lead_ir.models.encoder import DenseEncoder
 
-    return DenseEncoder.from_pretrained(model).eval().encode(texts, kind="passage", batch_size=1).numpy()
+    return Embedder(DenseEncoder.from_pretrained(model), "passage", batch_size=1)(texts)
 
 
 def test_encode_writes_pyserini_layout(tiny_model, collection, tmp_path):
@@ -113,9 +114,10 @@ def test_search_dense_equals_exact_inner_product(tiny_model, collection, tmp_pat
                 str(collection["topics"]), "--output", str(out), "--k", "4"]) == 0
     run = read_run(out)
     docs = _reference_vectors(tiny_model, [t for _, t in DOCS])
+    from lead_ir.embed import Embedder
     from lead_ir.models.encoder import DenseEncoder
 
-    queries = DenseEncoder.from_pretrained(tiny_model).eval().encode([t for _, t in TOPICS], kind="query").numpy()
+    queries = Embedder(DenseEncoder.from_pretrained(tiny_model), "query")([t for _, t in TOPICS])
     for (qid, _), qvec in zip(TOPICS, queries):
         scores = docs @ qvec
         expected = [DOCS[i][0] for i in np.argsort(-scores)[:4]]

@@ -56,13 +56,13 @@ def _worker(rank: int, world: int, root: str, init_file: str) -> None:
         ddp = torch.nn.parallel.DistributedDataParallel(module)
         batch = data.batch(0, 0, 4)
         parts = batch_loss(ddp, student.num_layers, batch, batch.shard(rank, world), PAIRS, settings, source)
-        (parts["loss"] * world).backward()  # as the trainer does: DDP averages, the loss is global
+        (parts.loss * world).backward()  # as the trainer does: DDP averages, the loss is global
         pairs = [selector.pairs(step) for step in range(30)]
         if rank == 0:
-            torch.save({"loss": parts["loss"].detach(), "grads": _grads(module), "pairs": pairs,
-                        "layer": parts["layer"].detach()}, Path(root) / f"dist-{joint}.pt")
+            torch.save({"loss": parts.loss.detach(), "grads": _grads(module), "pairs": pairs,
+                        "layer": parts.terms["layer"].detach()}, Path(root) / f"dist-{joint}.pt")
         else:
-            torch.save({"pairs": pairs, "loss": parts["loss"].detach()}, Path(root) / f"dist-{joint}-r1.pt")
+            torch.save({"pairs": pairs, "loss": parts.loss.detach()}, Path(root) / f"dist-{joint}-r1.pt")
     dist.barrier()
     dist.destroy_process_group()
 
@@ -89,12 +89,12 @@ def test_two_gloo_processes_match_one_process(root, joint):
     module, student, source, settings, data, selector = _setup(root, joint)
     batch = data.batch(0, 0, 4)
     parts = batch_loss(module, student.num_layers, batch, batch, PAIRS, settings, source)
-    parts["loss"].backward()
+    parts.loss.backward()
     one = _grads(module)
 
-    assert two["loss"].item() == pytest.approx(parts["loss"].item(), rel=1e-5)
-    assert other["loss"].item() == pytest.approx(parts["loss"].item(), rel=1e-5)  # every process: global loss
-    assert two["layer"].item() == pytest.approx(parts["layer"].item(), rel=1e-5)
+    assert two["loss"].item() == pytest.approx(parts.loss.item(), rel=1e-5)
+    assert other["loss"].item() == pytest.approx(parts.loss.item(), rel=1e-5)  # every process: global loss
+    assert two["layer"].item() == pytest.approx(parts.terms["layer"].item(), rel=1e-5)
     assert set(one) == set(two["grads"]) and len(one) > 0
     # float32 sums in another order (other padding lengths, split matmuls) differ by ~1e-5 in absolute
     # terms; a lost in-batch contribution or a wrong world-size factor differs by a fraction of the norm

@@ -43,13 +43,13 @@ def test_auto_precision_follows_the_hardware():
 
 
 def _embed(model: Path, precision: str) -> np.ndarray:
-    from lead_ir.encode import EncodeOptions, PassageEmbedder
+    from lead_ir.encode import EncodeOptions, corpus_embedder
     from lead_ir.models.encoder import DenseEncoder
 
     encoder = DenseEncoder.from_pretrained(model)
-    embedder = PassageEmbedder(encoder, EncodeOptions(device="cpu", precision=precision, batch_size=4), prefix="")
+    embedder = corpus_embedder(encoder, EncodeOptions(device="cpu", precision=precision, batch_size=4))
     assert embedder.precision == resolve_precision(precision, "cpu")
-    return embedder.embed(list(DOCS.values()))
+    return embedder(list(DOCS.values()))
 
 
 def test_bf16_and_auto_vectors_match_fp32(models):
@@ -207,7 +207,9 @@ def test_cost_side_files_and_compare_cli(tmp_path):
 def test_quality_latency_plot(tmp_path):
     from lead_ir.plots import plot_quality_latency
 
-    path = plot_quality_latency({"student": (4.0, 0.5), "teacher": (8.0, 0.55)}, tmp_path / "q.png")
+    path = tmp_path / "q.png"
+    fig = plot_quality_latency({"student": (4.0, 0.5), "teacher": (8.0, 0.55)}, path)
+    assert len(fig.axes[0].get_legend().get_texts()) == 2  # one legend entry per row
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(LeadIRError, match="no rows"):
         plot_quality_latency({}, tmp_path / "e.png")

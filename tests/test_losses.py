@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from lead_ir.errors import ConfigError
 from lead_ir.losses import LayerSelector, info_nce, kl_rows, layer_weights, lead_layer_loss, margin_mse, response_kd
 from lead_ir.losses.objective import ObjectiveSettings, Scores, objective, own_candidates
 
@@ -151,8 +152,8 @@ def test_objective_total_is_weighted_sum_and_frozen_teacher_gets_no_grad():
     rep = kl_rows(s[-1], t[-1], 0.5, 0.7).mean()
     lyr = 0.5 * kl_rows(s[0], t[0], 0.5, 0.7).mean() + 0.5 * kl_rows(s[1], t[2], 0.5, 0.7).mean()
     mm = margin_mse(own_candidates(s[-1], group), own_candidates(t[-1], group))["margin_mse"]
-    assert parts["loss"].item() == pytest.approx((stu + 0.5 * rep + 2.0 * lyr + 0.3 * mm).item(), rel=1e-5)
-    parts["loss"].backward()
+    assert parts.loss.item() == pytest.approx((stu + 0.5 * rep + 2.0 * lyr + 0.3 * mm).item(), rel=1e-5)
+    parts.loss.backward()
     assert s.grad is not None and t.grad is None  # frozen: teacher targets are detached
 
 
@@ -160,8 +161,8 @@ def test_objective_kd_terms_zero_for_identical_models():
     s = _global_scores(2, 2, 4)
     cfg = ObjectiveSettings(reweight="teacher-loss")
     parts = objective(Scores(s, (1, 2)), Scores(s.clone(), (1, 2)), 4, [(1, 1), (2, 2)], cfg)
-    assert parts["response"].item() == pytest.approx(0.0, abs=1e-6)
-    assert parts["layer"].item() == pytest.approx(0.0, abs=1e-6)
+    assert parts.terms["response"].item() == pytest.approx(0.0, abs=1e-6)
+    assert parts.terms["layer"].item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_objective_cross_encoder_teacher_uses_own_candidates():
@@ -171,7 +172,7 @@ def test_objective_cross_encoder_teacher_uses_own_candidates():
     cfg = ObjectiveSettings(weights={"student": 1.0, "response": 1.0, "layer": 0.0})
     parts = objective(Scores(s, (1, 2)), Scores(t, (1, 2)), group, [], cfg)
     own = torch.stack([s[-1, i, i * group:(i + 1) * group] for i in range(q)])
-    assert parts["response"].item() == pytest.approx(kl_rows(own, t[-1], 0.05, 0.05).mean().item(), rel=1e-5)
+    assert parts.terms["response"].item() == pytest.approx(kl_rows(own, t[-1], 0.05, 0.05).mean().item(), rel=1e-5)
 
 
 def test_objective_joint_adds_teacher_terms_with_gradient():
@@ -182,13 +183,13 @@ def test_objective_joint_adds_teacher_terms_with_gradient():
                                      "reverse": 1.0}, joint=True)
     parts = objective(Scores(s, (1, 2)), Scores(t, (1, 2)), group, [], cfg)
     pos = torch.arange(q) * group
-    assert parts["teacher"].item() == pytest.approx(info_nce(t[-1], pos, 0.05)["contrastive"].item(), rel=1e-6)
-    assert parts["reverse"].item() == pytest.approx(
+    assert parts.terms["teacher"].item() == pytest.approx(info_nce(t[-1], pos, 0.05)["contrastive"].item(), rel=1e-6)
+    assert parts.terms["reverse"].item() == pytest.approx(
         sum(_kl(t[1, i].tolist(), s[1, i].tolist(), 0.05, 0.05) for i in range(q)) / q, rel=1e-4)
-    parts["loss"].backward()
+    parts.loss.backward()
     assert t.grad is not None and t.grad.abs().sum() > 0
 
 
 def test_objective_rejects_unknown_weight():
-    with pytest.raises(ValueError, match="unknown loss weight"):
+    with pytest.raises(ConfigError, match="unknown loss weight 'layr'"):
         objective(Scores(_global_scores(1, 2, 2), (1,)), None, 2, [], ObjectiveSettings(weights={"layr": 1.0}))

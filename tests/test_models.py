@@ -52,7 +52,9 @@ def test_saved_encoder_loads_in_sentence_transformers(tiny_dir, tmp_path, poolin
     enc = DenseEncoder.from_pretrained(tiny_dir, EncoderSpec(pooling=pooling, normalize=normalize,
                                                              passage_max_len=24)).eval()
     enc.save(tmp_path / "enc")
-    ours = enc.encode(TEXTS, "passage")
+    from lead_ir.embed import Embedder
+
+    ours = torch.from_numpy(Embedder(enc, "passage")(TEXTS))
     st = SentenceTransformer(str(tmp_path / "enc"), device="cpu")
     assert st.max_seq_length == 24
     theirs = torch.tensor(st.encode(TEXTS))

@@ -1,4 +1,5 @@
-"""lead_ir.plots: each plot writes a readable PNG; bad inputs give one-line errors."""
+"""lead_ir.plots: each plot returns a Figure and, given a path, writes a readable image; bad inputs give one-line
+errors."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from lead_ir import plots
 from lead_ir.errors import InputFormatError, LeadIRError
 
 
-def _image(path):
-    """The PNG as an array; fails unless it is a real, non-blank image."""
+def _image(fig, path):
+    """The saved PNG as an array; fails unless ``fig`` is a Figure and ``path`` a real, non-blank image."""
+    from matplotlib.figure import Figure
+
+    assert isinstance(fig, Figure)
+    return _png(path)
+
+
+def _png(path):
     import matplotlib.image
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -44,8 +52,8 @@ def test_training_and_layer_plots(log_file, tmp_path):
     assert len(train) == 20 and evals["eval/ndcg@10"].tolist() == [0.5, 0.55, 0.6]
     table = plots.layer_table(train)
     assert len(table) == 40 and set(table.student_layer) == {1, 2, 3}
-    _image(plots.plot_training(log_file, tmp_path / "training.png"))
-    _image(plots.plot_layer_weights(log_file, tmp_path / "layers.png"))
+    _image(plots.plot_training(log_file, tmp_path / "training.png"), tmp_path / "training.png")
+    _image(plots.plot_layer_weights(log_file, tmp_path / "layers.png"), tmp_path / "layers.png")
     with pytest.raises(LeadIRError, match="no eval metric 'eval/mrr@10'"):
         plots.plot_training(log_file, tmp_path / "x.png", metric="mrr@10")
 
@@ -65,15 +73,26 @@ def test_per_query_and_quality_plots(tmp_path):
     index = pd.Index([f"q{i}" for i in range(40)], dtype=object)
     rng = np.random.default_rng(0)
     a, b = pd.Series(rng.uniform(size=40), index=index), pd.Series(rng.uniform(size=40), index=index)
-    _image(plots.plot_per_query_delta(a, b, tmp_path / "delta.png", "lead", "bm25"))
+    _image(plots.plot_per_query_delta(a, b, tmp_path / "delta.png", "lead", "bm25"), tmp_path / "delta.png")
     with pytest.raises(LeadIRError, match="different queries"):
         plots.plot_per_query_delta(a, b.iloc[:5], tmp_path / "x.png")
-    with pytest.raises(LeadIRError, match="PNG"):
-        plots.plot_per_query_delta(a, b, tmp_path / "x.pdf")
+    with pytest.raises(LeadIRError, match=r"\.png, \.pdf, \.svg"):
+        plots.plot_per_query_delta(a, b, tmp_path / "x.jpg")
+    before = set(tmp_path.iterdir())
+    fig = plots.plot_per_query_delta(a, b, name_a="lead", name_b="bm25")  # no path: nothing written
+    assert set(tmp_path.iterdir()) == before
+    assert plots.save_figure(fig, tmp_path / "delta.svg").read_text().lstrip().startswith("<?xml")
+    assert plots.save_figure(fig, tmp_path / "delta.pdf").read_bytes()[:4] == b"%PDF"
+    wins = int(((a - b) > 0).sum())
+    assert f"{wins} better" in fig.axes[0].get_title()
+    panels = plots.plot_per_query_deltas({"lead": a, "bm25": b, "other": b * 0.5}, "lead", ["bm25", "other"])
+    assert len(panels.axes) == 2 and f"{wins} better" in panels.axes[0].get_title()
+    with pytest.raises(LeadIRError, match="missing \\['nope'\\]"):
+        plots.plot_per_query_deltas({"lead": a, "bm25": b}, "lead", ["nope"])
     quality = pd.DataFrame({"model": ["teacher"] * 6 + ["student"] * 3, "layer": [1, 2, 3, 4, 5, 6, 1, 2, 3],
                             "ndcg@10": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.2, 0.3, 0.5]})
-    _image(plots.plot_layer_quality(quality, tmp_path / "quality.png"))
-    _image(plots.plot_layer_quality({"teacher": {1: 0.1, 2: 0.3}}, tmp_path / "quality2.png"))
+    _image(plots.plot_layer_quality(quality, tmp_path / "quality.png"), tmp_path / "quality.png")
+    _image(plots.plot_layer_quality({"teacher": {1: 0.1, 2: 0.3}}, tmp_path / "q2.png"), tmp_path / "q2.png")
     with pytest.raises(LeadIRError, match="lacks column"):
         plots.plot_layer_quality(quality, tmp_path / "x.png", metric="recall@100")
 
@@ -84,7 +103,7 @@ def test_recall_curves_and_cli(tmp_path, capsys):
     qrels = {f"q{i}": {f"d{i}": 1} for i in range(10)}
     runs = {"good": {f"q{i}": {f"d{i}": 2.0, "x": 1.0} for i in range(10)},
             "bad": {f"q{i}": {"x": 2.0, f"d{i}": 1.0} for i in range(10)}}
-    _image(plots.plot_recall_curves(qrels, runs, tmp_path / "recall.png"))
+    _image(plots.plot_recall_curves(qrels, runs, tmp_path / "recall.png"), tmp_path / "recall.png")
     qfile = tmp_path / "qrels.txt"
     qfile.write_text("".join(f"{q} 0 {d} 1\n" for q, h in qrels.items() for d in h))
     for name, run in runs.items():
@@ -94,4 +113,4 @@ def test_recall_curves_and_cli(tmp_path, capsys):
     assert main(["-q", "plot", "per-query", str(tmp_path / "good.trec"), str(tmp_path / "bad.trec"), "--qrels",
                  str(qfile), "--metric", "mrr@10", "--output", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
-    _image(out)
+    _png(out)

@@ -56,3 +56,16 @@ def test_every_help_shows_defaults_and_no_escaped_percent():
             assert "(default:" in text or "default" in text, sub.prog
     assert "95% CIs" in next(s for s in subs if s.prog.endswith(" compare")).format_help()
     assert "(default: 1000)" in next(s for s in subs if s.prog.endswith("search dense")).format_help()
+
+
+@pytest.mark.data
+def test_ir_datasets_info_lines_hidden_when_quiet(irds_home, tmp_path):
+    """ir_datasets re-sets its loggers to INFO when they first log: quiet mode must still hide its cache paths."""
+    script = ("import sys\nfrom lead_ir.log import quiet_third_party\nif sys.argv[1] == 'quiet': quiet_third_party()\n"
+              "from lead_ir.data.collections import iter_corpus\n"
+              "print(sum(1 for _ in iter_corpus('irds:beir/scifact/test')))\n")
+    runs = {mode: subprocess.run([sys.executable, "-c", script, mode], cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=300) for mode in ("quiet", "loud")}
+    assert all(done.returncode == 0 and done.stdout.strip() == "5183" for done in runs.values()), runs
+    assert "[INFO]" not in runs["quiet"].stderr, runs["quiet"].stderr
+    assert "[INFO]" in runs["loud"].stderr  # the control: without quiet mode ir_datasets still reports

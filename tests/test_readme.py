@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,10 @@ NOT_RUN = {
     "make quickstart": "the two set-up commands; `make test` is this very suite",
     "msmarco-passage-lead.yaml": "MS MARCO under torchrun needs 8 GPUs per node and the MS MARCO collection",
 }
+# teacher.cache=false: the frozen teacher's cache would embed every candidate of all 809 training groups
+# (minutes) for 3 steps that see a few dozen passages; the cached path is tested in test_train.py.
 TINY_TRAIN = ("optim.max_steps=3 optim.batch_queries=4 data.negatives=2 data.negatives_depth=10 "
-              "run.eval_every=0 run.save_every=0 data.corpus={corpus}")
+              "run.eval_every=0 run.save_every=0 teacher.cache=false data.corpus={corpus}")
 # (README text, what the test runs instead); {corpus} and {repo} are filled in.
 SUBSTITUTIONS = [
     ("--pseudo-queries titles --corpus irds:beir/scifact/test", "--pseudo-queries titles --corpus corpus/docs.jsonl"),
@@ -102,7 +105,6 @@ def _top10(path: Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.heavy  # about 8 minutes on 2 cores: the whole README pipeline on a SciFact subset
 @pytest.mark.java
 @pytest.mark.data
 def test_readme_blocks_run_verbatim_in_a_scratch_clone(irds_home, tmp_path):
@@ -119,19 +121,25 @@ def test_readme_blocks_run_verbatim_in_a_scratch_clone(irds_home, tmp_path):
     env["HOME"] = str(tmp_path / "home")  # a new user's shell: no ~/.ir_datasets, no caches
     # ...but ranx's compiled kernels stay cached (a cold numba compile is minutes on 2 cores, not the point here)
     env["NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR") or str(Path.home() / ".cache" / "lead_ir" / "numba")
-    env["LEAD_IR_NOTEBOOK_OUT"] = str(tmp_path / "notebook_out")
     activate = f". {venv_bin}/activate\n"
     blocks = bash_blocks()
     assert blocks[0].lstrip().startswith(". .venv/bin/activate"), "the first block puts lead-ir on PATH"
+    seconds = {}
     for i, block in enumerate(blocks):
+        started = time.perf_counter()
         script = block
         for old, new in SUBSTITUTIONS:
             script = script.replace(old, new.format(corpus=corpus, repo=REPO))
         # each block is a new shell: PATH comes from the README's activate line (first block) again
-        script = (activate if i else "") + "set -euo pipefail\n" + script
+        # xtrace lines carry the seconds since the block began: -s shows where the time goes
+        script = (activate if i else "") + "set -euo pipefail\nPS4='+[$SECONDS s] '\nset -x\n" + script
         done = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True,
                               timeout=1200)
         assert done.returncode == 0, f"README block {i} failed:\n{block}\n---\n{done.stderr[-3000:]}"
+        seconds[i] = round(time.perf_counter() - started, 1)
+        print("\n".join(line[:110] for line in done.stderr.splitlines()
+                        if re.match(r"\+\[\d+ s\] (lead-ir|python|jupyter|LEAD_IR)", line)))
+    print("README block wall times (s):", seconds)  # shown with -s: where the test's time goes
     work = root / "work"
     for run in ("bm25", "lead", "hybrid", "fused", "lead.pyserini", "bm25.pyserini"):
         assert (work / "runs" / f"{run}.trec").stat().st_size > 0, run

@@ -66,7 +66,9 @@ def test_minilm_spec_and_pyserini_auto_encoder_agree():
     encoder = DenseEncoder.from_pretrained(path).eval()
     assert (encoder.spec.pooling, encoder.spec.normalize, encoder.spec.passage_max_len) == ("mean", True, 256)
     query = "what causes hereditary hearing loss"
-    ours = encoder.encode([query], kind="query").numpy()[0]
+    from lead_ir.embed import Embedder
+
+    ours = Embedder(encoder, "query")([query])[0]
     auto = jvm.pyserini("pyserini.encode").AutoQueryEncoder(str(path), pooling="mean", l2_norm=True)
     np.testing.assert_allclose(auto.encode(query), ours, atol=1e-5)
     cls = jvm.pyserini("pyserini.encode").AutoQueryEncoder(str(path), pooling="cls", l2_norm=False)

@@ -88,7 +88,7 @@ def test_frozen_teacher_gets_no_gradient(toy):
     source = TeacherSource(teacher.num_layers, "dense", "global", frozen=teacher)
     parts = batch_loss(TrainModule(student), student.num_layers, batch, batch, [(2, 1), (4, 2)],
                        ObjectiveSettings(), source)
-    parts["loss"].backward()
+    parts.loss.backward()
     assert all(p.grad is None for p in teacher.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 

@@ -98,27 +98,27 @@ def test_mixed_training_skips_the_student_term_of_unlabeled_queries(toy, tmp_pat
         t = trainer.teacher_source.cache.batch_scores(batch, (2, 4))  # [2, Q, P] (frozen teacher, cached)
     t_s, t_t = trainer.settings.student_temperature, trainer.settings.teacher_temperature
     kl = _kl(s, t, t_s, t_t)  # [2 layers, Q]
-    assert parts["response"].item() == pytest.approx(kl[1].mean().item(), rel=1e-4, abs=1e-6)  # all queries
+    assert parts.terms["response"].item() == pytest.approx(kl[1].mean().item(), rel=1e-4, abs=1e-6)  # all queries
     own_t = torch.stack([t[1, i, i * g:(i + 1) * g] for i in range(q)])
     top = own_t.argmax(-1)
     column = torch.arange(q) * g + torch.where(labeled, torch.zeros_like(top), top)  # positive, or teacher top
     teacher_ce = torch.stack([_ce(t[k], column, t_t).mean() for k in range(2)])
     weights = torch.softmax(-teacher_ce / trainer.cfg.loss.reweight_tau, dim=0)
-    assert torch.allclose(parts["layer_weights"], weights, atol=1e-5)
-    assert torch.allclose(parts["layer_kl"], kl.mean(-1), rtol=1e-4, atol=1e-6)
-    assert parts["layer"].item() == pytest.approx((weights * kl.mean(-1)).sum().item(), rel=1e-4, abs=1e-6)
+    assert torch.allclose(parts.layers.weights, weights, atol=1e-5)
+    assert torch.allclose(parts.layers.kl, kl.mean(-1), rtol=1e-4, atol=1e-6)
+    assert parts.terms["layer"].item() == pytest.approx((weights * kl.mean(-1)).sum().item(), rel=1e-4, abs=1e-6)
     ce = _ce(s[1], column, t_s)
     expected_student = ce[labeled].mean() if mode == "skip" else ce.mean()
-    assert parts["student"].item() == pytest.approx(expected_student.item(), rel=1e-4)
-    assert parts["student"].item() != pytest.approx(ce.mean().item(), rel=1e-3) or mode == "teacher_top"
-    assert parts["loss"].item() == pytest.approx((expected_student + kl[1].mean()
+    assert parts.terms["student"].item() == pytest.approx(expected_student.item(), rel=1e-4)
+    assert parts.terms["student"].item() != pytest.approx(ce.mean().item(), rel=1e-3) or mode == "teacher_top"
+    assert parts.loss.item() == pytest.approx((expected_student + kl[1].mean()
                                                   + (weights * kl.mean(-1)).sum()).item(), rel=1e-4)
 
     # Unlabeled rows get no gradient from the student term in skip mode.
     scores = s.clone().requires_grad_(True)
     only_student = ObjectiveSettings(weights={"student": 1.0, "response": 0.0, "layer": 0.0},
                                      unlabeled_student_loss=mode)
-    objective(Scores(scores, (1, 2)), Scores(t, (2, 4)), g, pairs, only_student, labeled)["loss"].backward()
+    objective(Scores(scores, (1, 2)), Scores(t, (2, 4)), g, pairs, only_student, labeled).loss.backward()
     row_grad = scores.grad[1].abs().sum(-1)
     assert bool((row_grad[labeled] > 0).all())
     assert bool((row_grad[~labeled] == 0).all()) == (mode == "skip")
@@ -275,15 +275,15 @@ def test_teacher_top_over_own_candidates_of_a_cross_encoder_teacher():
     parts = objective(Scores(student, (1, 2)), Scores(teacher, (4,)), g, [], cfg, labeled)
     top = teacher[0].argmax(-1)
     column = torch.arange(q) * g + torch.where(labeled, torch.zeros_like(top), top)
-    assert parts["student"].item() == pytest.approx(_ce(student[1], column, 0.5).mean().item(), rel=1e-5)
+    assert parts.terms["student"].item() == pytest.approx(_ce(student[1], column, 0.5).mean().item(), rel=1e-5)
     own = torch.stack([student[1, i, i * g:(i + 1) * g] for i in range(q)])
-    assert parts["response"].item() == pytest.approx(_kl(own, teacher[0], 0.5, 0.5).mean().item(), rel=1e-5)
+    assert parts.terms["response"].item() == pytest.approx(_kl(own, teacher[0], 0.5, 0.5).mean().item(), rel=1e-5)
     skip = objective(Scores(student, (1, 2)), Scores(teacher, (4,)), g, [],
                      ObjectiveSettings(weights=cfg.weights, student_temperature=0.5, teacher_temperature=0.5), labeled)
-    assert skip["student"].item() == pytest.approx(_ce(student[1], column, 0.5)[0].item(), rel=1e-5)
+    assert skip.terms["student"].item() == pytest.approx(_ce(student[1], column, 0.5)[0].item(), rel=1e-5)
     everything_unlabeled = objective(Scores(student, (1, 2)), Scores(teacher, (4,)), g, [],
                                      ObjectiveSettings(weights=cfg.weights), torch.zeros(q, dtype=torch.bool))
-    assert everything_unlabeled["student"].item() == 0.0 and everything_unlabeled["loss"].item() > 0
+    assert everything_unlabeled.terms["student"].item() == 0.0 and everything_unlabeled.loss.item() > 0
 
 
 def test_mine_unlabeled_queries_from_a_file_and_a_run(tmp_path):

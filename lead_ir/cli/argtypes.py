@@ -23,20 +23,16 @@ def _number(text: str, kind: type) -> int | float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (k, batch sizes, threads, chunk sizes, depths, ...)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {text!r}")
-    return value
+def _bounded(kind: type, within, rule: str, doc: str):
+    """A checked ``kind`` argument type: ``within(value)`` must hold, else "must be <rule>"."""
+    def parse(text: str):
+        value = _number(text, kind)
+        if not within(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
 
-
-def nonneg_int(text: str) -> int:
-    """An integer >= 0 (seeds, decimals, counts that may be zero)."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+    parse.__doc__ = doc
+    return parse
 
 
 def finite_float(text: str) -> float:
@@ -44,52 +40,17 @@ def finite_float(text: str) -> float:
     return _number(text, float)
 
 
-def nonneg_float(text: str) -> float:
-    """A finite number >= 0 (weights, BM25 k1, ...)."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (grid steps, ...)."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
-
-
-def unit_float(text: str) -> float:
-    """A number in [0, 1] (BM25 b, ...)."""
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in (0, 1] (fractions of a query set)."""
-    value = _number(text, float)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text!r}")
-    return value
-
-
-def probability(text: str) -> float:
-    """A number strictly between 0 and 1 (significance levels)."""
-    value = _number(text, float)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text!r}")
-    return value
-
-
-def digits(text: str) -> int:
-    """Decimals to print: 0 to 15."""
-    value = _number(text, int)
-    if not 0 <= value <= 15:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 15, got {text!r}")
-    return value
+positive_int = _bounded(int, lambda v: v >= 1, "a positive integer (>= 1)",
+                        "An integer >= 1 (k, batch sizes, threads, chunk sizes, depths, ...).")
+nonneg_int = _bounded(int, lambda v: v >= 0, "an integer >= 0", "An integer >= 0 (seeds, counts that may be zero).")
+nonneg_float = _bounded(float, lambda v: v >= 0, "a number >= 0", "A finite number >= 0 (weights, BM25 k1, ...).")
+positive_float = _bounded(float, lambda v: v > 0, "a number > 0", "A finite number > 0 (grid steps, ...).")
+unit_float = _bounded(float, lambda v: 0 <= v <= 1, "between 0 and 1", "A number in [0, 1] (BM25 b, ...).")
+fraction = _bounded(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]",
+                    "A number in (0, 1] (fractions of a query set).")
+probability = _bounded(float, lambda v: 0 < v < 1, "strictly between 0 and 1",
+                       "A number strictly between 0 and 1 (significance levels).")
+digits = _bounded(int, lambda v: 0 <= v <= 15, "between 0 and 15", "Decimals to print: 0 to 15.")
 
 
 def harden(parser: argparse.ArgumentParser) -> None:

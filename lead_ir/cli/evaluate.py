@@ -87,13 +87,14 @@ def _add_plot_per_query(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="the reference run (bars show A - B)")
     parser.add_argument("--qrels", required=True)
     parser.add_argument("--metric", default="ndcg@10")
-    parser.add_argument("--output", required=True, help="PNG path")
+    parser.add_argument("--output", required=True, help="figure file (.png, .pdf or .svg)")
 
 
 def _run_plot_per_query(args: argparse.Namespace) -> int:
     from lead_ir.plots import per_query_files
 
-    print(per_query_files(args.qrels, args.run_a, args.run_b, args.metric, args.output))
+    per_query_files(args.qrels, args.run_a, args.run_b, args.metric, args.output)
+    print(args.output)
     return 0
 
 
@@ -101,7 +102,7 @@ def _add_plot_recall(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN")
     parser.add_argument("--qrels", required=True)
     parser.add_argument("--ks", nargs="+", type=positive_int, help="cut-offs (default: 1 2 5 10 20 50 100 ...)")
-    parser.add_argument("--output", required=True, help="PNG path")
+    parser.add_argument("--output", required=True, help="figure file (.png, .pdf or .svg)")
 
 
 def _run_plot_recall(args: argparse.Namespace) -> int:
@@ -109,47 +110,52 @@ def _run_plot_recall(args: argparse.Namespace) -> int:
     from lead_ir.evaluation import load_runs
     from lead_ir.plots import plot_recall_curves
 
-    print(plot_recall_curves(read_qrels(args.qrels), load_runs(args.runs), args.output, ks=args.ks))
+    plot_recall_curves(read_qrels(args.qrels), load_runs(args.runs), args.output, ks=args.ks)
+    print(args.output)
     return 0
 
 
 def _add_plot_log(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", metavar="TRAIN_LOG", help="training log (JSONL, one line per step)")
-    parser.add_argument("--output", required=True, help="PNG path")
+    parser.add_argument("--output", required=True, help="figure file (.png, .pdf or .svg)")
     parser.add_argument("--metric", help="eval metric for the 'training' plot (default: the first eval/ key)")
 
 
 def _run_plot_training(args: argparse.Namespace) -> int:
     from lead_ir.plots import plot_training
 
-    print(plot_training(args.log, args.output, metric=args.metric))
+    plot_training(args.log, args.output, metric=args.metric)
+    print(args.output)
     return 0
 
 
 def _run_plot_layers(args: argparse.Namespace) -> int:
     from lead_ir.plots import plot_layer_weights
 
-    print(plot_layer_weights(args.log, args.output))
+    plot_layer_weights(args.log, args.output)
+    print(args.output)
     return 0
 
 
 def _run_plot_distributions(args: argparse.Namespace) -> int:
     from lead_ir.plots import plot_layer_distributions
 
-    print(plot_layer_distributions(args.log, args.output))
+    plot_layer_distributions(args.log, args.output)
+    print(args.output)
     return 0
 
 
 def _add_plot_quality(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("csv", metavar="CSV", help="columns: model, layer, and one column per metric")
     parser.add_argument("--metric", default="ndcg@10")
-    parser.add_argument("--output", required=True, help="PNG path")
+    parser.add_argument("--output", required=True, help="figure file (.png, .pdf or .svg)")
 
 
 def _run_plot_quality(args: argparse.Namespace) -> int:
     from lead_ir.plots import plot_layer_quality
 
-    print(plot_layer_quality(args.csv, args.output, metric=args.metric))
+    plot_layer_quality(args.csv, args.output, metric=args.metric)
+    print(args.output)
     return 0
 
 

@@ -36,6 +36,9 @@ def load_irds(dataset_id: str):
     configure_data_home()
     import ir_datasets
 
+    from lead_ir.log import follow_ir_datasets_level
+
+    follow_ir_datasets_level()
     try:
         return ir_datasets.load(dataset_id)
     except KeyError:

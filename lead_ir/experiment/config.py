@@ -110,6 +110,8 @@ class TeacherSection:
     warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
+    seeds: int | list[int] | None = field(default=None, metadata={
+        "help": "seeds of the warm-up: null = the experiment's seeds, N = its first N, or a list of them"})
 
 
 @dataclass
@@ -123,10 +125,13 @@ class ArmSection:
         "help": "which teacher this arm distils from"})
     train: dict[str, Any] | None = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for this arm; null means no training (the truncated student as is)"})
+    seeds: int | list[int] | None = field(default=None, metadata={
+        "help": "seeds this arm is trained with: null = the experiment's seeds, N = its first N (1: one seed "
+                "suffices), or a list of them; an untrained arm has one"})
 
     def __post_init__(self) -> None:
-        if not self.name or any(ch.isspace() or ch in "/\\" for ch in self.name):
-            raise ValueError(f"arm name {self.name!r} must be a non-empty word (it names files)")
+        if not self.name or any(ch.isspace() or ch in "/\\@" for ch in self.name):
+            raise ValueError(f"arm name {self.name!r} must be a non-empty word without '@' (it names files)")
 
 
 @dataclass
@@ -157,6 +162,9 @@ class EvaluationSection:
     test: Literal["ttest", "fisher", "tukey"] = "ttest"
     correction: Literal["holm", "bonferroni", "none"] = "holm"
     alpha: float = 0.05
+    comparisons: list[list[str]] = field(default_factory=list, metadata={
+        "help": "planned comparisons, pairs of row names (e.g. [[lead, contrastive], [lead, response-kd]]): the "
+                "significance tests are exactly these, corrected over them; empty: every row against each baseline"})
     run_depth: int = field(default=100, metadata={"help": "hits kept per query in the written runs"})
     dev_pool_depth: int = field(default=0, metadata={
         "help": "corpus searched by dev evaluation during training: 0 = the whole corpus (exact); N = each "
@@ -166,6 +174,10 @@ class EvaluationSection:
         if self.dev_pool_depth < 0:
             raise ValueError("evaluation.dev_pool_depth must be >= 0 (0 searches the whole corpus), "
                              f"found {self.dev_pool_depth}")
+        for pair in self.comparisons:
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise ValueError(f"evaluation.comparisons: each entry is a pair of two different row names, "
+                                 f"found {pair}")
 
 
 @dataclass
@@ -175,6 +187,9 @@ class ExperimentConfig:
         "help": "stage outputs, manifests, models (not committed)"})
     results_dir: str = field(default="", metadata={"help": "where the final runs/leaderboard/logs are copied"})
     seed: int = 42
+    seeds: list[int] = field(default_factory=list, metadata={
+        "help": "seeds of every trained row (e.g. [42, 43, 44]): one training/encode/dense stage per seed, the "
+                "leaderboard reports mean +- sd over seeds; empty: [seed]. The split stays fixed (data.split_seed)"})
     data: DataSection = field(default_factory=DataSection)
     bm25: BM25Section = field(default_factory=BM25Section)
     mining: MiningSection = field(default_factory=MiningSection)
@@ -194,6 +209,28 @@ class ExperimentConfig:
             raise ConfigError(f"arm names must be unique and not one of {sorted(reserved)}: {sorted(duplicated)}")
         if any(arm.teacher == "warmup" for arm in self.arms) and not self.teacher.warmup:
             raise ConfigError("an arm distils from the warm-up teacher but teacher.warmup is false")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct, found {self.seeds}")
+        for where, seeds in [("teacher.seeds", self.teacher.seeds)] + [
+                (f"arm '{arm.name}': seeds", arm.seeds) for arm in self.arms]:
+            self._check_seeds(seeds, where)
+
+    def study_seeds(self) -> list[int]:
+        """The experiment's seeds: ``seeds``, or ``[seed]`` when it is empty."""
+        return list(self.seeds) or [self.seed]
+
+    def seeds_of(self, seeds: int | list[int] | None) -> list[int]:
+        """A teacher's or arm's ``seeds`` setting resolved: null = all, N = the first N, a list as given."""
+        if seeds is None:
+            return self.study_seeds()
+        return self.study_seeds()[:seeds] if isinstance(seeds, int) else list(seeds)
+
+    def _check_seeds(self, seeds: int | list[int] | None, where: str) -> None:
+        n = len(self.study_seeds())
+        if isinstance(seeds, int) and not 1 <= seeds <= n:
+            raise ConfigError(f"{where}: {seeds} must be between 1 and the {n} experiment seed(s), or a list of seeds")
+        if isinstance(seeds, list) and (not seeds or len(set(seeds)) != len(seeds)):
+            raise ConfigError(f"{where}: a list of seeds must be non-empty and distinct, found {seeds}")
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -221,8 +258,8 @@ def _check_spec(spec: str, where: str, registry: dict) -> None:
 
 def validate_plan(cfg: ExperimentConfig) -> None:
     """Check at plan time (before the first stage, also for ``--dry-run``) everything a later stage would reject:
-    metric names, the fusion method and normalisation, significance settings, baseline rows, input paths and
-    model folders, so a typo fails in a second rather than after hours of training."""
+    metric names, the fusion method and normalisation, significance settings, baseline rows and planned
+    comparisons, input paths and model folders, so a typo fails in a second rather than after hours of training."""
     from pathlib import Path
 
     from lead_ir.data.registry import load_registry
@@ -265,6 +302,11 @@ def validate_plan(cfg: ExperimentConfig) -> None:
         if base not in rows:
             raise ConfigError(f"evaluation.baselines: '{base}' is not a row of this study{closest(str(base), rows)}; "
                               f"rows: {', '.join(rows)}")
+    for pair in ev.comparisons:
+        for name in pair:
+            if name not in rows:
+                raise ConfigError(f"evaluation.comparisons: '{name}' (in {list(pair)}) is not a row of this study"
+                                  f"{closest(str(name), rows)}; rows: {', '.join(rows)}")
     registry = load_registry()
     d = cfg.data
     _check_spec(d.corpus, "data.corpus", {})

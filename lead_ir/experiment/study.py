@@ -2,7 +2,9 @@
 dense runs → hybrid → leaderboard. Built from an :class:`ExperimentConfig`.
 
 Rows of the final table: ``bm25``, ``teacher-zero-shot``, ``teacher-warmup`` (when enabled),
-one per arm, and ``hybrid`` (BM25 + the student that is best on dev).
+one per arm, and ``hybrid`` (BM25 + the student that is best on dev). A row trained with several
+``seeds`` has one training/encode/dense stage per seed (``student-<arm>@s<seed>``; the experiment's
+``seed`` keeps the plain names) and one leaderboard row, mean ± sd over seeds (:mod:`lead_ir.seeds`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from lead_ir.experiment.runner import Pipeline, ProcessGroup, Stage
 from lead_ir.fileio import write_json
 
 logger = logging.getLogger(__name__)
-DISTILL_TERMS = ("response", "layer", "margin_mse")
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -70,6 +71,32 @@ class Study:
         if self.cfg.teacher.kind == "dense":
             rows = ["teacher-zero-shot"] + (["teacher-warmup"] if self.cfg.teacher.warmup else [])
         return rows + [arm.name for arm in self.cfg.arms]
+
+    def row_seeds(self, row: str) -> list[int]:
+        """Seeds a dense row is trained with, one training/encode/dense stage each (the warm-up teacher's
+        ``teacher.seeds``, an arm's ``seeds``); an untrained row has the experiment's ``seed`` alone."""
+        c = self.cfg
+        if row == "teacher-warmup":
+            return c.seeds_of(c.teacher.seeds) if c.teacher.warmup else []
+        arm = next((a for a in c.arms if a.name == row), None)
+        return c.seeds_of(arm.seeds) if arm is not None and arm.train is not None else [c.seed]
+
+    def suffix(self, row: str, seed: int) -> str:
+        """``@s<seed>`` in a trained row's stage names for every seed but the experiment's ``seed``, whose stages
+        keep the names (and keys) they had before seeds existed: adding seeds to a finished study reuses them."""
+        return f"@s{seed}" if self.trained(row) and seed != self.cfg.seed else ""
+
+    def model_stage(self, row: str, seed: int) -> str | None:
+        """The stage holding a row's model at ``seed`` (None: the teacher checkpoint as it is)."""
+        if row == "teacher-zero-shot":
+            return None
+        return ("teacher-warmup" if row == "teacher-warmup" else f"student-{row}") + self.suffix(row, seed)
+
+    def teacher_stage(self, seed: int) -> str:
+        """The warm-up teacher an arm trained with ``seed`` distils from: the warm-up of that seed when it has
+        one, else the warm-up's first seed."""
+        seeds = self.row_seeds("teacher-warmup")
+        return self.model_stage("teacher-warmup", seed if seed in seeds else seeds[0])
 
     def test_sets(self) -> list[tuple[str, str, str, list[str]]]:
         """(run file stem, topics, qrels, metrics) of the main test set and the extra ones."""
@@ -147,40 +174,51 @@ class Study:
         if c.teacher.warmup:
             warm = deep_merge(c.train, c.teacher.train)
             _train_config(warm, "teacher.train")
-            stages.append(Stage("teacher-warmup", lambda out: self._train(out, None, warm), deps=train_deps,
-                                key={"model": c.teacher.model, "train": warm, "seed": c.seed} | dev_key,
-                                resumable=True, parallel=True, description="fine-tune the teacher"))
+            for seed in self.row_seeds("teacher-warmup"):
+                stages.append(Stage(self.model_stage("teacher-warmup", seed),
+                                    lambda out, s=seed: self._train(out, None, warm, s), deps=train_deps,
+                                    key={"model": c.teacher.model, "train": warm, "seed": seed} | dev_key,
+                                    resumable=True, parallel=True, description=f"fine-tune the teacher (seed {seed})"))
         for arm in c.arms:
-            deps = train_deps + (("teacher-warmup",) if arm.teacher == "warmup" else ())
             train = self.arm_train(arm) if arm.train is not None else None
-            deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
-            stages.append(Stage(f"student-{arm.name}", lambda out, a=arm, t=train: self._train(out, a, t), deps=deps,
-                                key={"arm": dataclasses.asdict(arm), "train": train, "seed": c.seed,
-                                     "teacher": c.teacher.model} | dev_key, resumable=train is not None,
-                                parallel=train is not None, description=f"arm {arm.name}"))
+            # the seed is its own key entry; `seeds` (which seeds exist) is not part of one seed's stage
+            arm_key = {k: v for k, v in dataclasses.asdict(arm).items() if k != "seeds"}
+            for seed in self.row_seeds(arm.name):
+                deps = train_deps + ((self.teacher_stage(seed),) if arm.teacher == "warmup" else ())
+                deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
+                stages.append(Stage(self.model_stage(arm.name, seed),
+                                    lambda out, a=arm, t=train, s=seed: self._train(out, a, t, s), deps=deps,
+                                    key={"arm": arm_key, "train": train, "seed": seed,
+                                         "teacher": c.teacher.model} | dev_key, resumable=train is not None,
+                                    parallel=train is not None, description=f"arm {arm.name} (seed {seed})"))
         for row in self.rows():
-            model_stage = {"teacher-zero-shot": None, "teacher-warmup": "teacher-warmup"}.get(row, f"student-{row}")
-            stages.append(Stage(f"encode-{row}", lambda out, m=model_stage: self._encode(out, m),
-                                deps=(model_stage,) if model_stage else (),
-                                key={"encode": self.encode_key(), "model": c.teacher.model
-                                     if model_stage is None else model_stage, "corpus": c.data.corpus},
-                                resumable=True, parallel=True, description=f"FAISS index for {row}"))
-            stages.append(Stage(f"dense-{row}", lambda out, r=row, m=model_stage: self._dense(out, r, m),
-                                deps=(f"encode-{row}", "split"),
-                                key={"depth": c.evaluation.run_depth} | self.test_topics_key()))
+            for seed in self.row_seeds(row):
+                model_stage, sfx = self.model_stage(row, seed), self.suffix(row, seed)
+                stages.append(Stage(f"encode-{row}{sfx}", lambda out, m=model_stage: self._encode(out, m),
+                                    deps=(model_stage,) if model_stage else (),
+                                    key={"encode": self.encode_key(), "model": c.teacher.model
+                                         if model_stage is None else model_stage, "corpus": c.data.corpus},
+                                    resumable=True, parallel=True, description=f"FAISS index for {row}{sfx}"))
+                stages.append(Stage(f"dense-{row}{sfx}", lambda out, r=row, s=seed: self._dense(out, r, s),
+                                    deps=(f"encode-{row}{sfx}", "split"),
+                                    key={"depth": c.evaluation.run_depth} | self.test_topics_key()))
         if c.hybrid.enabled and c.arms:
             stages.append(Stage("hybrid", self._hybrid, deps=("bm25-runs", "bm25-test", "split") + tuple(
-                f"dense-{arm.name}" for arm in c.arms), key=dataclasses.asdict(c.hybrid) | {
-                "dev_metric": c.evaluation.dev_metric}))
-        if self.rows():
-            stages.append(Stage("costs", self._costs, deps=("split",) + tuple(f"encode-{r}" for r in self.rows()),
+                f"dense-{arm.name}{self.suffix(arm.name, s)}" for arm in c.arms for s in self.row_seeds(arm.name)),
+                key=dataclasses.asdict(c.hybrid) | {"dev_metric": c.evaluation.dev_metric}))
+        if self.rows():  # a row's costs are measured on its first seed's model (same architecture and size)
+            first = [f"encode-{r}{self.suffix(r, self.row_seeds(r)[0])}" for r in self.rows()]
+            stages.append(Stage("costs", self._costs, deps=("split",) + tuple(first),
                                 key={"latency": {"batch": 1, "threads": 1, "warmup": 5, "precision": "fp32"},
                                      "topics": self._source_key(self.test_sets()[0][1])},
                                 description="model size, index size, query latency, encoding throughput"))
-        board_deps = ("bm25-test",) + tuple(f"dense-{r}" for r in self.rows()) + (
+        board_deps = ("bm25-test",) + tuple(f"dense-{r}{self.suffix(r, s)}" for r in self.rows()
+                                            for s in self.row_seeds(r)) + (
             ("hybrid",) if c.hybrid.enabled and c.arms else ()) + (("costs",) if self.rows() else ())
-        # dev_pool_depth reaches the table through the training stages' keys, not directly.
-        board_key = {k: v for k, v in dataclasses.asdict(c.evaluation).items() if k != "dev_pool_depth"}
+        # dev_pool_depth reaches the table through the training stages' keys, not directly; no planned
+        # comparisons leaves the key as it was before they existed.
+        board_key = {k: v for k, v in dataclasses.asdict(c.evaluation).items() if k != "dev_pool_depth"
+                     and (k != "comparisons" or v)}
         stages.append(Stage("leaderboard", self._leaderboard, deps=board_deps,
                             key=board_key | {"results_dir": c.results_dir, "judgments": self.test_qrels_key()}))
         return stages
@@ -305,17 +343,19 @@ class Study:
                                     params=self.cfg.bm25.params(), threads=self.cfg.bm25.threads, source=source)
         return {"unlabeled": "unlabeled.jsonl", "stats": stats}
 
-    def _train(self, out: Path, arm: ArmSection | None, train: dict | None) -> dict:
-        """Teacher warm-up (arm None) or one arm's student; a null ``train`` saves the truncated student."""
+    def _train(self, out: Path, arm: ArmSection | None, train: dict | None, seed: int) -> dict:
+        """Teacher warm-up (arm None) or one arm's student at ``seed``; a null ``train`` saves the truncated
+        student."""
         from lead_ir.models.factory import ModelConfig, build_model, save_model
 
         teacher_dir = self.teacher_model() if arm is None or arm.teacher == "zero-shot" else \
-            self.out("teacher-warmup", "model")
+            self.out(self.teacher_stage(seed), "model")
         student_dir = self.teacher_model() if arm is None else self.student_backbone(arm, teacher_dir)
         if train is None:  # no training: the backbone's kept blocks as they are
             model = build_model(ModelConfig(path=str(student_dir), keep_layers=list(arm.student_layers)))
             save_model(model, out / "model")
             return {"model": "model", "trained": False}
+        from lead_ir.losses.terms import teacher_needed
         from lead_ir.training.loop import train as run_training
 
         settings = deep_merge(train, {
@@ -328,11 +368,11 @@ class Study:
                         if self.cfg.evaluation.dev_pool_depth else {}),
                      **({"unlabeled": str(self.out("mine-unlabeled", "unlabeled.jsonl"))}
                         if arm is not None and self.uses_unlabeled(train) else {})},
-            "run": {"output_dir": str(out / "train"), "seed": self.cfg.seed,
+            "run": {"output_dir": str(out / "train"), "seed": seed,
                     "resume": (out / "train" / "checkpoints").exists()},
         })
         weights = _train_config(settings, f"arm '{arm.name}'" if arm else "teacher.train").loss.weights
-        distils = arm is not None and any(weights.get(t, 0) > 0 for t in DISTILL_TERMS)
+        distils = arm is not None and teacher_needed(weights)  # a distillation term of lead_ir.losses.terms.TERMS
         teacher = settings.setdefault("teacher", {})
         teacher["path"] = str(teacher_dir) if distils else ""
         teacher["kind"] = self.cfg.teacher.kind
@@ -393,12 +433,12 @@ class Study:
             key.pop("precision")
         return key
 
-    def _dense(self, out: Path, row: str, model_stage: str | None) -> dict:
+    def _dense(self, out: Path, row: str, seed: int) -> dict:
         from lead_ir.runs import search_to_run
         from lead_ir.search import dense_search
 
-        depth, model = self.cfg.evaluation.run_depth, self._model_dir(model_stage)
-        index = self.out(f"encode-{row}", "index")
+        depth, model = self.cfg.evaluation.run_depth, self._model_dir(self.model_stage(row, seed))
+        index, row = self.out(f"encode-{row}{self.suffix(row, seed)}", "index"), row + self.suffix(row, seed)
         jobs = [("dev", str(self.out("split", "dev-topics.tsv")), None)] + [
             (stem, t, self.topic_field()) for stem, t, _, _ in self.test_sets()]
         for name, topics, topic_field in jobs:
@@ -412,16 +452,18 @@ class Study:
         from lead_ir.efficiency import index_size, machine_description, model_size, query_latency
 
         rows = self.rows()
-        models = {row: self._model_dir(self._model_stage(row)) for row in rows}
+        first = {row: self.row_seeds(row)[0] for row in rows}
+        models = {row: self._model_dir(self.model_stage(row, first[row])) for row in rows}
         queries = list(read_topics(self.test_sets()[0][1], self.topic_field()).values())
         latency = query_latency(models, queries)
         costs = {}
         for row in rows:
-            encoded = self.pipeline.manifest(f"encode-{row}") or {}
+            encode = f"encode-{row}{self.suffix(row, first[row])}"
+            encoded = self.pipeline.manifest(encode) or {}
             rate = encoded.get("outputs", {}).get("docs_per_s")
             if rate is None and encoded.get("outputs", {}).get("count") and encoded.get("wall_time_s"):
                 rate = round(encoded["outputs"]["count"] / encoded["wall_time_s"], 2)  # older manifests
-            costs[row] = model_size(models[row]) | {"index_bytes": index_size(self.out(f"encode-{row}", "index"))} \
+            costs[row] = model_size(models[row]) | {"index_bytes": index_size(self.out(encode, "index"))} \
                 | {k: v for k, v in latency[row].items() if k != "queries"} | {"docs_per_s": rate}
         machine = machine_description()
         caption = (f"query ms = encoding one test query (batch 1, 1 thread, float32; p50/p95 over "
@@ -429,18 +471,19 @@ class Study:
         write_json(out / "costs.json", {"machine": machine, "caption": caption, "rows": costs})
         return {"costs": "costs.json", "machine": machine, "caption": caption, "rows": costs}
 
-    def _model_stage(self, row: str) -> str | None:
-        return {"teacher-zero-shot": None, "teacher-warmup": "teacher-warmup"}.get(row, f"student-{row}")
-
     def _dev_scores(self) -> dict[str, float]:
         from lead_ir.data.collections import read_qrels
         from lead_ir.evaluation import evaluate_runs
         from lead_ir.runs import read_run
 
         qrels = read_qrels(str(self.out("split", "dev-qrels.txt")))
-        runs = {arm.name: read_run(self.out(f"dense-{arm.name}", "dev.trec")) for arm in self.cfg.arms}
+        stems = {arm.name: [f"{arm.name}{self.suffix(arm.name, s)}" for s in self.row_seeds(arm.name)]
+                 for arm in self.cfg.arms}
+        runs = {stem: read_run(self.out(f"dense-{stem}", "dev.trec")) for group in stems.values() for stem in group}
         means = evaluate_runs(qrels, runs, [self.cfg.evaluation.dev_metric]).means
-        return {name: float(means.loc[name].iloc[0]) for name in runs}
+        # an arm with several seeds scores the mean over its seeds (the arm is chosen, not a lucky seed)
+        return {name: float(sum(means.loc[stem].iloc[0] for stem in group) / len(group))
+                for name, group in stems.items()}
 
     def _hybrid(self, out: Path) -> dict:
         from lead_ir.data.collections import read_qrels
@@ -449,14 +492,23 @@ class Study:
 
         dev = self._dev_scores()
         best = max(dev, key=lambda name: (dev[name], name))
-        h = self.cfg.hybrid
-        runs = [read_run(self.out("bm25-test", "test.trec")), read_run(self.out(f"dense-{best}", "test.trec"))]
-        dev_runs = [read_run(self.out("bm25-runs", "dev.trec")), read_run(self.out(f"dense-{best}", "dev.trec"))]
-        fused, info = fuse_runs(runs, ["bm25", best], method=h.method, norm=h.norm, dev_runs=dev_runs,
-                                qrels=read_qrels(str(self.out("split", "dev-qrels.txt"))),
-                                metric=self.cfg.evaluation.dev_metric)
-        write_run(fused, out / "test.trec", tag="hybrid", k=self.cfg.evaluation.run_depth)
-        return {"best_student": best, "dev_scores": dev, "fusion": info, "runs": ["test.trec"]}
+        h, seeds = self.cfg.hybrid, self.row_seeds(best)
+        infos, files = {}, []
+        for seed in seeds:  # a best arm with several seeds: BM25 fused with each seed's run, one hybrid per seed
+            sfx = self.suffix(best, seed)
+            runs = [read_run(self.out("bm25-test", "test.trec")), read_run(self.out(f"dense-{best}{sfx}", "test.trec"))]
+            dev_runs = [read_run(self.out("bm25-runs", "dev.trec")),
+                        read_run(self.out(f"dense-{best}{sfx}", "dev.trec"))]
+            fused, infos[seed] = fuse_runs(runs, ["bm25", best], method=h.method, norm=h.norm, dev_runs=dev_runs,
+                                           qrels=read_qrels(str(self.out("split", "dev-qrels.txt"))),
+                                           metric=self.cfg.evaluation.dev_metric)
+            name = f"@s{seed}" if len(seeds) > 1 else ""
+            write_run(fused, out / f"test{name}.trec", tag=f"hybrid{name}", k=self.cfg.evaluation.run_depth)
+            files.append(f"test{name}.trec")
+        if len(seeds) == 1:
+            return {"best_student": best, "dev_scores": dev, "fusion": infos[seeds[0]], "runs": files}
+        return {"best_student": best, "dev_scores": dev, "fusion": {str(s): i for s, i in infos.items()},
+                "runs": files, "seeds": seeds}
 
     def _leaderboard(self, out: Path) -> dict:
         from lead_ir.compare import compare_runs
@@ -466,32 +518,45 @@ class Study:
 
         ev, results = self.cfg.evaluation, Path(self.cfg.results_dir) if self.cfg.results_dir else None
         costs = (self.pipeline.manifest("costs") or {}).get("outputs") if self.rows() else None
-        tables = {}
+        tables, seeded, planned = {}, self.seeded(), [(a, b) for a, b in ev.comparisons]
         for stem, _, qrels_spec, metrics in self.test_sets():
-            paths = {"bm25": self.out("bm25-test", f"{stem}.trec")}
-            paths |= {row: self.out(f"dense-{row}", f"{stem}.trec") for row in self.rows()}
-            if stem == "test" and self.cfg.hybrid.enabled and self.cfg.arms:
-                paths["hybrid"] = self.out("hybrid", "test.trec")
-            runs = {name: read_run(path) for name, path in paths.items()}
+            paths = self.run_paths(stem)  # row -> seed (None: a row without seeds) -> run file
+            runs = {name: {seed: read_run(path) for seed, path in by_seed.items()} for name, by_seed in paths.items()}
             baselines = [b for b in ev.baselines if b in runs]
             # A split's test qrels take their default metrics from the qrels they were cut from.
             family_of = self.cfg.data.qrels if stem == "test" and self.cfg.data.splits_topics else qrels_spec
-            comparison = compare_runs(read_qrels(qrels_spec), runs, resolve_metrics(metrics or None, family_of),
-                                      baselines, test=ev.test, correction=ev.correction, alpha=ev.alpha)
+            chosen, prefix = resolve_metrics(metrics or None, family_of), \
+                "leaderboard" if stem == "test" else f"leaderboard-{stem.removeprefix('test-')}"
+            if seeded or planned:  # mean +- sd over seeds, tests on seed-averaged per-query scores (lead_ir.seeds)
+                from lead_ir.fileio import atomic_open
+                from lead_ir.seeds import compare_over_seeds, evaluate_over_seeds, seed_table
+
+                per_seed = evaluate_over_seeds(read_qrels(qrels_spec), runs, chosen)
+                pairs = [p for p in planned if set(p) <= set(runs)]  # extra test sets have no hybrid row
+                comparison = compare_over_seeds(per_seed, chosen, baselines, pairs=pairs or "baselines",
+                                                test=ev.test, correction=ev.correction, alpha=ev.alpha)
+                figures = seed_table(per_seed, comparison.metrics).to_csv(index=False, float_format="%.6g")
+                for folder in [out] + ([results] if results is not None else []):
+                    with atomic_open(folder / f"{prefix}-seeds.csv") as fh:
+                        fh.write(figures)
+            else:  # one run per row: the table as it always was
+                comparison = compare_runs(read_qrels(qrels_spec), {n: next(iter(r.values())) for n, r in runs.items()},
+                                          chosen, baselines, test=ev.test, correction=ev.correction, alpha=ev.alpha)
             if costs:
                 comparison.with_costs({row: costs["rows"][row] for row in self.rows()}, costs["caption"])
                 if stem == "test":
                     self._plot_costs(comparison, out, results)
-            prefix = "leaderboard" if stem == "test" else f"leaderboard-{stem.removeprefix('test-')}"
             comparison.write(out, prefix=prefix)
             tables[prefix] = json.loads(comparison.table.to_json())
             if results is not None:
                 suffix = "" if stem == "test" else f".{stem.removeprefix('test-')}"
-                for name, run in runs.items():
-                    write_run(run, results / f"{name}{suffix}.trec", tag=name, k=ev.run_depth)
+                for name, by_seed in runs.items():
+                    for seed, run in by_seed.items():
+                        tag = f"{name}@s{seed}" if len(by_seed) > 1 else name
+                        write_run(run, results / f"{tag}{suffix}.trec", tag=tag, k=ev.run_depth)
                 comparison.write(results, prefix=prefix)
         if results is not None:
-            for stage in ["teacher-warmup"] + [f"student-{arm.name}" for arm in self.cfg.arms]:
+            for stage in [s.name for s in self.pipeline.stages if s.name.startswith(("teacher-warmup", "student-"))]:
                 log = self.out(stage, "train/train_log.jsonl")
                 if log.exists():
                     (results / "logs").mkdir(parents=True, exist_ok=True)
@@ -503,8 +568,30 @@ class Study:
                 "name": self.cfg.name, "rows": ["bm25"] + self.rows() + (["hybrid"] if hybrid else []),
                 "hybrid": hybrid["outputs"] if hybrid else None, "stage_wall_time_s": self.wall_time(),
                 "stages": {s.name: (self.pipeline.manifest(s.name) or {}).get("wall_time_s")
-                           for s in self.pipeline.stages}})
+                           for s in self.pipeline.stages}} | ({"seeds": {row: self.row_seeds(row) for row in self.rows()
+                                                                        if self.trained(row)}} if seeded else {}))
         return {"leaderboard": "leaderboard.md", "tables": tables}
+
+    def trained(self, row: str) -> bool:
+        """Whether a dense row is trained (so has seeds): the warm-up teacher and arms with a ``train``."""
+        return row == "teacher-warmup" or any(a.name == row and a.train is not None for a in self.cfg.arms)
+
+    def seeded(self) -> bool:
+        """Whether any row is trained with several seeds (then the leaderboard reports over seeds)."""
+        return any(len(self.row_seeds(row)) > 1 for row in self.rows())
+
+    def run_paths(self, stem: str) -> dict[str, dict[int | None, Path]]:
+        """Each row's run files of a test set by seed; ``None`` is the seed of a row without seeds (BM25, an
+        untrained model, the hybrid of a single-seed student)."""
+        paths: dict[str, dict[int | None, Path]] = {"bm25": {None: self.out("bm25-test", f"{stem}.trec")}}
+        for row in self.rows():
+            paths[row] = {seed if self.trained(row) else None: self.out(
+                f"dense-{row}{self.suffix(row, seed)}", f"{stem}.trec") for seed in self.row_seeds(row)}
+        if stem == "test" and self.cfg.hybrid.enabled and self.cfg.arms:
+            seeds = ((self.pipeline.manifest("hybrid") or {}).get("outputs") or {}).get("seeds")
+            paths["hybrid"] = {s: self.out("hybrid", f"test@s{s}.trec") for s in seeds} if seeds else {
+                None: self.out("hybrid", "test.trec")}
+        return paths
 
     def _plot_costs(self, comparison, out: Path, results: Path | None) -> None:
         """quality-latency.png: the first metric against p50 query latency, one point per dense row."""
@@ -514,7 +601,7 @@ class Study:
         points = {row: (figures["query_ms_p50"], float(comparison.table.at[row, f"{metric}:mean"]))
                   for row, figures in comparison.costs.items() if figures.get("query_ms_p50") is not None}
         for folder in [out] + ([results] if results is not None else []):
-            plot_quality_latency(points, folder / "quality-latency.png", metric, comparison.costs_caption[:90])
+            plot_quality_latency(points, folder / "quality-latency.png", metric, comparison.costs_caption)
 
     def wall_time(self) -> float:
         total = 0.0

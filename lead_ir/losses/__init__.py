@@ -5,7 +5,9 @@
 - :mod:`margin_mse`: Margin-MSE (Hofstätter et al., 2020);
 - :mod:`layers`: seeded layer-pair selection and layer re-weighting;
 - :mod:`lead`: the LEAD layer loss L_lyr;
-- :mod:`objective`: L = L_stu + λ_rep L_rep + λ_lyr L_lyr (+ joint-teacher terms).
+- :mod:`scores`: per-layer ``Scores`` and the candidate/positive index helpers;
+- :mod:`terms`: the table of loss terms (name, function, needs-teacher, default weight);
+- :mod:`objective`: L = L_stu + λ_rep L_rep + λ_lyr L_lyr (+ joint-teacher terms), driven by the table.
 """
 
 from lead_ir.losses.contrastive import info_nce
@@ -13,5 +15,7 @@ from lead_ir.losses.kd import kl_rows, response_kd
 from lead_ir.losses.layers import LayerSelector, layer_weights
 from lead_ir.losses.lead import lead_layer_loss
 from lead_ir.losses.margin_mse import margin_mse
+from lead_ir.losses.terms import TERMS, Term
 
-__all__ = ["LayerSelector", "info_nce", "kl_rows", "layer_weights", "lead_layer_loss", "margin_mse", "response_kd"]
+__all__ = ["TERMS", "LayerSelector", "Term", "info_nce", "kl_rows", "layer_weights", "lead_layer_loss", "margin_mse",
+           "response_kd"]

@@ -109,24 +109,3 @@ class DenseEncoder(nn.Module):
 
     def _finish(self, vectors: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(vectors, dim=-1) if self.spec.normalize else vectors
-
-    @torch.inference_mode()
-    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 64,
-               desc: str | None = None) -> torch.Tensor:
-        """Embed raw texts (with the spec's prefix and max length for ``kind``) -> [N, H] float32 on CPU.
-
-        ``desc`` shows a progress bar (in batches) under that name.
-        """
-        prefix = self.spec.query_prefix if kind == "query" else self.spec.passage_prefix
-        max_len = self.spec.query_max_len if kind == "query" else self.spec.passage_max_len
-        device = next(self.model.parameters()).device
-        chunks = []
-        starts = range(0, len(texts), batch_size)
-        if desc:
-            from lead_ir.log import progress
-
-            starts = progress(starts, desc, total=len(starts), unit="batch")
-        for start in starts:
-            batch = self.tokenize([prefix + t for t in texts[start:start + batch_size]], max_len, device)
-            chunks.append(self(**batch).embedding.float().cpu())
-        return torch.cat(chunks) if chunks else torch.empty(0, self.dim)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from lead_ir.data.collections import corpus_fingerprint
+from lead_ir.embed import Embedder
 from lead_ir.fileio import atomic_path, file_fingerprint, load_npy, read_json, weights_fingerprint, write_json
 from lead_ir.log import progress
 from lead_ir.models.reps import layer_scores
@@ -115,15 +116,9 @@ def _build(teacher, groups: list[Group], doc_texts: dict[str, str], directory: P
 
 def _dense_rows(teacher, texts: list[str], kind: str, layers: tuple[int, ...], out: np.ndarray,
                 batch_size: int) -> None:
-    spec = teacher.spec
-    prefix, max_len = (spec.query_prefix, spec.query_max_len) if kind == "query" else \
-        (spec.passage_prefix, spec.passage_max_len)
-    device = next(teacher.parameters()).device
-    for start in progress(range(0, len(texts), batch_size), desc=f"teacher cache: {kind} vectors",
-                          total=-(-len(texts) // batch_size), unit="batch"):
-        tok = teacher.tokenize([prefix + t for t in texts[start:start + batch_size]], max_len, device)
-        vectors = teacher(**tok, layers=layers).layer_embeddings  # [L, B, H]
-        out[start:start + len(vectors[0])] = vectors.float().permute(1, 0, 2).cpu().numpy()
+    """Fill ``out`` [N, L, H] with the teacher's pooled ``layers`` of ``texts`` (the one inference loop)."""
+    Embedder(teacher, kind, batch_size=batch_size)(texts, layers=layers, out=out,
+                                                   desc=f"teacher cache: {kind} vectors")
 
 
 def _build_dense(teacher, groups, doc_texts, layers, tmp: Path, batch_size: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lead_ir.losses.terms import TERM_NAMES, check_weights, default_weights
 from lead_ir.models.factory import ModelConfig
 
 
@@ -73,10 +74,9 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     weights: dict[str, float] = field(
-        default_factory=lambda: {"student": 1.0, "response": 1.0, "layer": 1.0, "margin_mse": 0.0,
-                                 "teacher": 1.0, "reverse": 1.0},
-        metadata={"help": "λ per term: student (L_stu), response (L_rep), layer (L_lyr), margin_mse, "
-                          "teacher and reverse (joint mode only)"})
+        default_factory=default_weights,
+        metadata={"help": f"λ per loss term ({', '.join(TERM_NAMES)}; see lead_ir.losses.terms.TERMS); a term "
+                          f"left out weighs 0, except student (1)"})
     student_temperature: float = field(default=0.05, metadata={
         "help": "student scores are divided by this (0.05 = scale 20, for cosine scores)"})
     teacher_temperature: float = field(default=0.05, metadata={"help": "teacher scores are divided by this"})
@@ -94,6 +94,7 @@ class LossConfig:
         "help": "student term of unlabeled groups: skip it, or take the teacher's top own candidate as positive"})
 
     def __post_init__(self) -> None:
+        check_weights(self.weights)  # a misspelled term fails when the config loads, before any teacher cache
         if self.student_temperature <= 0 or self.teacher_temperature <= 0:
             raise ValueError("loss temperatures must be > 0")
 

@@ -1,15 +1,16 @@
-"""Dev evaluation during training: exact dot-product search with the student, metrics through
+"""Dev evaluation during training: the student embeds the dev corpus and topics (:class:`lead_ir.embed.Embedder`,
+under the caller's autocast), :func:`lead_ir.exact.exact_search` ranks them, and the metrics come from
 :mod:`lead_ir.evaluation` (trec_eval's tie order and conventions, like every other score)."""
 
 from __future__ import annotations
 
 import logging
 
-import torch
-
 from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
+from lead_ir.embed import Embedder
 from lead_ir.errors import LeadIRError
 from lead_ir.evaluation import evaluate_runs, normalize_metric
+from lead_ir.exact import exact_search
 from lead_ir.models.encoder import DenseEncoder
 
 logger = logging.getLogger(__name__)
@@ -38,20 +39,13 @@ class DevEvaluator:
         self.doc_texts = [d.text for d in docs]
         self.k, self.batch_size = k, batch_size
 
-    @torch.inference_mode()
     def __call__(self, encoder: DenseEncoder) -> dict[str, float]:
         if getattr(encoder, "kind", "") != "dense":
             raise LeadIRError("dev evaluation searches with a dual encoder; drop data.dev_* for ColBERT or "
                               "cross-encoder training")
-        was_training = encoder.training
-        encoder.eval()
-        docs = encoder.encode(self.doc_texts, "passage", self.batch_size,
-                              desc=f"dev evaluation: {len(self.doc_texts)} passages")
-        queries = encoder.encode([self.topics[q] for q in self.qids], "query", self.batch_size)
-        encoder.train(was_training)
-        scores = queries @ docs.T
-        top = torch.topk(scores, min(self.k, scores.shape[1]), dim=1)
-        run = {qid: {self.doc_ids[j]: float(s) for j, s in zip(idx.tolist(), val.tolist())}
-               for qid, idx, val in zip(self.qids, top.indices, top.values)}
+        docs = Embedder(encoder, "passage", self.batch_size)(self.doc_texts,
+                                                             desc=f"dev evaluation: {len(self.doc_texts)} passages")
+        queries = Embedder(encoder, "query", self.batch_size)([self.topics[q] for q in self.qids])
+        run = exact_search(queries, docs, self.qids, self.doc_ids, self.k)
         means = evaluate_runs(self.qrels, {"dev": run}, self.metrics).means.loc["dev"]
         return {m: float(means[m]) for m in self.metrics}

@@ -20,6 +20,7 @@ from lead_ir.fileio import atomic_open, write_json
 from lead_ir.log import progress_bar
 from lead_ir.losses.layers import LayerSelector
 from lead_ir.losses.objective import ObjectiveSettings
+from lead_ir.losses.terms import teacher_needed, weight
 from lead_ir.models.factory import build_model
 from lead_ir.precision import autocast, resolve_precision
 from lead_ir.resolve import resolve_model
@@ -139,7 +140,12 @@ class Trainer:
                     self.device.type)
         self.student = build_model(cfg.student).to(self.device)
         self.teacher_source, joint_teacher = None, None
-        if t_cfg.path:
+        use_teacher = bool(t_cfg.path) and (teacher_needed(cfg.loss.weights, t_cfg.mode == "joint")
+                                            or self.data.has_unlabeled)
+        if t_cfg.path and not use_teacher:
+            logger.warning("teacher.path is set, but no loss term with a weight > 0 reads a teacher (loss.weights: "
+                           "%s); training without it and without its cache", cfg.loss.weights)
+        if use_teacher:
             teacher = build_model(t_cfg).to(self.device)
             cached = t_cfg.mode == "frozen" and t_cfg.cache
             scope = resolve_scope(cfg.loss.scope, teacher.kind, cached)
@@ -158,7 +164,7 @@ class Trainer:
                     source.frozen = teacher
             self.teacher_source = source
         self.selector = None
-        if self.teacher_source is not None and cfg.loss.weights.get("layer", 0):
+        if self.teacher_source is not None and weight(cfg.loss.weights, "layer"):
             try:
                 self.selector = LayerSelector(cfg.loss.layer_selection, self.teacher_source.num_layers,
                                               self.student.num_layers, cfg.loss.num_layer_pairs,
@@ -186,7 +192,7 @@ class Trainer:
     def _check_unlabeled(self) -> None:
         """Unlabeled groups train only through a teacher: distillation terms, or its top candidate as positive."""
         loss = self.cfg.loss
-        distils = any(loss.weights.get(term, 0) > 0 for term in ("response", "layer", "margin_mse"))
+        distils = teacher_needed(loss.weights)  # a distillation term (not only the joint teacher's own terms)
         if not self.cfg.teacher.path or not (distils or loss.unlabeled_student_loss == "teacher_top"):
             raise ConfigError("the training data holds unlabeled groups (no positive), which train only through a "
                               "teacher: set teacher.path and a distillation weight (loss.weights.response/layer) or "
@@ -205,16 +211,15 @@ class Trainer:
             sync = contextlib.nullcontext() if i == len(micro) - 1 or self.ddp is self.module else self.ddp.no_sync()
             with sync:
                 with self.autocast:
-                    parts = batch_loss(self.ddp, self.student.num_layers, part, part.shard(self.dist.rank, world),
-                                       pairs, self.settings, self.teacher_source)
-                loss = parts["loss"] * world / len(micro)  # every process holds the global loss; DDP averages
+                    result = batch_loss(self.ddp, self.student.num_layers, part, part.shard(self.dist.rank, world),
+                                        pairs, self.settings, self.teacher_source)
+                loss = result.loss * world / len(micro)  # every process holds the global loss; DDP averages
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
-            for name, value in parts.items():
-                if value.ndim == 0:
-                    totals[name] = totals.get(name, 0.0) + float(value.detach()) / len(micro)
-            if "layer_kl" in parts:
-                layer_kl = parts["layer_kl"] / len(micro) + (layer_kl if layer_kl is not None else 0)
-                layer_w = parts["layer_weights"] / len(micro) + (layer_w if layer_w is not None else 0)
+            for name, value in {**result.terms, "loss": result.loss}.items():  # logged as loss/<term> and loss
+                totals[name] = totals.get(name, 0.0) + float(value.detach()) / len(micro)
+            if result.layers is not None:
+                layer_kl = result.layers.kl / len(micro) + (layer_kl if layer_kl is not None else 0)
+                layer_w = result.layers.weights / len(micro) + (layer_w if layer_w is not None else 0)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if o.max_grad_norm > 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from lead_ir.losses.objective import ObjectiveSettings, Scores, objective, own_candidates
+from lead_ir.losses.objective import ObjectiveResult, ObjectiveSettings, Scores, objective, own_candidates
 from lead_ir.models.reps import LayerReps, gather_reps, layer_scores
 from lead_ir.training.cache import TeacherCache
 from lead_ir.training.data import Batch
@@ -62,8 +62,8 @@ def needed_layers(pairs: Sequence[tuple[int, int]], num_student: int, num_teache
 
 def batch_loss(module: nn.Module, student_layers_total: int, global_batch: Batch, local_batch: Batch,
                pairs: Sequence[tuple[int, int]], settings: ObjectiveSettings,
-               teacher: TeacherSource | None) -> dict[str, Tensor]:
-    """Loss parts of one micro-batch (global-batch loss, identical on every process).
+               teacher: TeacherSource | None) -> ObjectiveResult:
+    """The objective of one micro-batch (global-batch loss, identical on every process).
 
     Args:
         module: the (possibly DDP-wrapped) :class:`TrainModule`.
