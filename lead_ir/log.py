@@ -18,7 +18,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+with warnings.catch_warnings():
+    # In Jupyter without ipywidgets tqdm.auto falls back to text bars, as in a terminal, after a warning that
+    # names the install path; the bars are the same either way, so the warning says nothing to the reader.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from tqdm.auto import tqdm
 
 T = TypeVar("T")
 _QUIET = os.environ.get("LEAD_IR_QUIET", "") not in ("", "0")
