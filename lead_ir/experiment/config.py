@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lead_ir.bm25 import BM25Params
-from lead_ir.errors import ConfigError
+from lead_ir.errors import ConfigError, closest
+
+# first words of the study's per-row stage names: a teacher named so would collide with them
+_STAGE_WORDS = frozenset({"student", "encode", "dense"})
 
 
 @dataclass
@@ -103,10 +107,14 @@ class MiningSection:
 
 @dataclass
 class TeacherSection:
+    name: str = field(default="", metadata={
+        "help": "names the teacher's rows and stages (<name>-zero-shot, <name>-warmup); required in `teachers`, "
+                "'teacher' by default for the single `teacher`"})
     model: str = field(default="sentence-transformers/all-MiniLM-L6-v2",
                        metadata={"help": "local dir, HF name, or the offline all-MiniLM-L6-v2 package"})
     kind: Literal["dense", "colbert", "cross"] = field(default="dense", metadata={
-        "help": "teacher architecture; only a dense teacher gets its own rows in the leaderboard"})
+        "help": "teacher architecture; only a dense teacher gets its own rows in the leaderboard (a ColBERT or "
+                "cross-encoder teacher is warmed up and distilled from, but not indexed)"})
     warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
@@ -118,11 +126,14 @@ class TeacherSection:
 class ArmSection:
     name: str = field(default="", metadata={"help": "row name in the leaderboard and run file name"})
     student_model: str = field(default="", metadata={
-        "help": "the student's backbone (empty: the teacher checkpoint, truncated to student_layers)"})
+        "help": "the student's backbone: a model (dir, HF name, pymodule:<package>), a teacher's warm-up row "
+                "(<teacher>-warmup: that stage's trained model), or empty: the arm's teacher checkpoint; truncated "
+                "to student_layers"})
     student_layers: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={
         "help": "backbone blocks the student keeps (1-based; empty keeps all)"})
-    teacher: Literal["zero-shot", "warmup"] = field(default="warmup", metadata={
-        "help": "which teacher this arm distils from"})
+    teacher: str = field(default="warmup", metadata={
+        "help": "the teacher row this arm distils from: <teacher>-warmup or <teacher>-zero-shot (with one teacher "
+                "also warmup or zero-shot)"})
     train: dict[str, Any] | None = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for this arm; null means no training (the truncated student as is)"})
     seeds: int | list[int] | None = field(default=None, metadata={
@@ -193,7 +204,11 @@ class ExperimentConfig:
     data: DataSection = field(default_factory=DataSection)
     bm25: BM25Section = field(default_factory=BM25Section)
     mining: MiningSection = field(default_factory=MiningSection)
-    teacher: TeacherSection = field(default_factory=TeacherSection)
+    teacher: TeacherSection = field(default_factory=TeacherSection, metadata={
+        "help": "the study's one teacher (its rows: teacher-zero-shot, teacher-warmup); or use `teachers`"})
+    teachers: list[TeacherSection] = field(default_factory=list, metadata={
+        "help": "several named teachers instead of `teacher` (each: name, model, kind, warmup, train, seeds), with "
+                "rows <name>-zero-shot and <name>-warmup; an arm names its teacher as <name>-warmup/-zero-shot"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig settings shared by the teacher warm-up and every arm"})
     arms: list[ArmSection] = field(default_factory=list)
@@ -202,18 +217,81 @@ class ExperimentConfig:
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
 
     def __post_init__(self) -> None:
+        if self.teachers and self.teacher != TeacherSection():
+            raise ConfigError("set either `teacher` (one teacher) or `teachers` (a list of named teachers), not both")
+        tnames = [t.name for t in self.teacher_list()]
+        for i, name in enumerate(tnames):
+            if not name or any(ch.isspace() or ch in "/\\@" for ch in name) or name in _STAGE_WORDS:
+                where = f"teachers[{i}]" if self.teachers else "teacher"
+                raise ConfigError(f"{where}: name {name!r} must be a non-empty word without '/', '@' or spaces, "
+                                  f"and not one of {', '.join(sorted(_STAGE_WORDS))} (it names rows and stages)")
+        if len(set(tnames)) != len(tnames):
+            raise ConfigError(f"teacher names must be unique, found {tnames}")
         names = [arm.name for arm in self.arms]
-        reserved = {"bm25", "teacher-zero-shot", "teacher-warmup", "hybrid"}
+        reserved = {"bm25", "hybrid"} | {f"{t}-{row}" for t in tnames for row in ("zero-shot", "warmup")}
         duplicated = {n for n in names if names.count(n) > 1} | (set(names) & reserved)
         if duplicated:
             raise ConfigError(f"arm names must be unique and not one of {sorted(reserved)}: {sorted(duplicated)}")
-        if any(arm.teacher == "warmup" for arm in self.arms) and not self.teacher.warmup:
-            raise ConfigError("an arm distils from the warm-up teacher but teacher.warmup is false")
+        for arm in self.arms:  # each names a teacher row, and a backbone row must be a trained stage
+            self.arm_teacher(arm)
+            self.arm_backbone(arm)
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, found {self.seeds}")
-        for where, seeds in [("teacher.seeds", self.teacher.seeds)] + [
+        for where, seeds in [(f"{self.teacher_where(t)}.seeds", t.seeds) for t in self.teacher_list()] + [
                 (f"arm '{arm.name}': seeds", arm.seeds) for arm in self.arms]:
             self._check_seeds(seeds, where)
+
+    def teacher_list(self) -> list[TeacherSection]:
+        """The study's teachers: each of ``teachers``, or the single ``teacher`` (named 'teacher' unless it says)."""
+        if self.teachers:
+            return list(self.teachers)
+        return [dataclasses.replace(self.teacher, name=self.teacher.name or "teacher")]
+
+    def teacher_where(self, teacher: TeacherSection) -> str:
+        """Where a teacher is in the config, for messages: ``teacher`` or ``teachers[i]``."""
+        if not self.teachers:
+            return "teacher"
+        return f"teachers[{[t.name for t in self.teachers].index(teacher.name)}]"
+
+    def teacher_rows(self) -> list[str]:
+        """The teachers' leaderboard rows: ``<name>-zero-shot`` and, when warmed up, ``<name>-warmup`` of each dense
+        teacher (a ColBERT or cross-encoder teacher has no index of its own)."""
+        return [row for t in self.teacher_list() if t.kind == "dense"
+                for row in [f"{t.name}-zero-shot"] + ([f"{t.name}-warmup"] if t.warmup else [])]
+
+    def arm_teacher(self, arm: ArmSection) -> tuple[TeacherSection, bool]:
+        """The teacher an arm distils from, and whether it is that teacher's warm-up (``arm.teacher`` resolved)."""
+        teachers = self.teacher_list()
+        choices = {f"{t.name}-{row}": (t, row == "warmup") for t in teachers for row in ("zero-shot", "warmup")}
+        if len(teachers) == 1:  # one teacher: the short names of a study written before `teachers`
+            choices |= {"zero-shot": (teachers[0], False), "warmup": (teachers[0], True)}
+        if arm.teacher not in choices:
+            raise ConfigError(f"arm '{arm.name}': teacher '{arm.teacher}' is not a teacher row of this study"
+                              f"{closest(arm.teacher, choices)}; choose one of {', '.join(choices)}")
+        teacher, warm = choices[arm.teacher]
+        if warm and not teacher.warmup:
+            raise ConfigError(f"arm '{arm.name}' distils from {teacher.name}-warmup but "
+                              f"{self.teacher_where(teacher)}.warmup is false; set it true or use "
+                              f"{teacher.name}-zero-shot")
+        return teacher, warm
+
+    def arm_backbone(self, arm: ArmSection) -> TeacherSection | None:
+        """The teacher whose warm-up stage is an arm's backbone (``student_model: <teacher>-warmup``), or None when
+        ``student_model`` names a model (or is empty: the arm's teacher checkpoint)."""
+        from pathlib import Path
+
+        spec = arm.student_model
+        warmups = {f"{t.name}-warmup": t for t in self.teacher_list() if t.warmup}
+        if spec in warmups:
+            return warmups[spec]
+        rows = {"bm25", "hybrid", "zero-shot", "warmup"} | {a.name for a in self.arms} | {
+            f"{t.name}-{row}" for t in self.teacher_list() for row in ("zero-shot", "warmup")}
+        if spec in rows or (spec.endswith("-warmup") and "/" not in spec and not Path(spec).expanduser().exists()):
+            raise ConfigError(f"arm '{arm.name}': student_model '{spec}' is not a trained stage"
+                              f"{closest(spec, warmups)}; a backbone row is a teacher's warm-up ("
+                              f"{', '.join(warmups) or 'none here: no teacher is warmed up'}), else give a model "
+                              f"folder, an HF name or pymodule:<package>")
+        return None
 
     def study_seeds(self) -> list[int]:
         """The experiment's seeds: ``seeds``, or ``[seed]`` when it is empty."""
@@ -294,9 +372,7 @@ def validate_plan(cfg: ExperimentConfig) -> None:
     if cfg.bm25.threads < 0 or cfg.bm25.k1 < 0 or not 0 <= cfg.bm25.b <= 1:
         raise ConfigError(f"bm25: threads >= 0, k1 >= 0 and 0 <= b <= 1 are required, found threads="
                           f"{cfg.bm25.threads}, k1={cfg.bm25.k1}, b={cfg.bm25.b}")
-    rows = ["bm25"]
-    if cfg.teacher.kind == "dense":
-        rows += ["teacher-zero-shot"] + (["teacher-warmup"] if cfg.teacher.warmup else [])
+    rows = ["bm25"] + cfg.teacher_rows()
     rows += [arm.name for arm in cfg.arms] + (["hybrid"] if cfg.hybrid.enabled and cfg.arms else [])
     for base in ev.baselines:
         if base not in rows:
@@ -319,8 +395,9 @@ def validate_plan(cfg: ExperimentConfig) -> None:
     for i, t in enumerate(d.extra_test_sets):
         _check_spec(t.topics, f"data.extra_test_sets[{i}].topics", registry)
         _check_spec(t.qrels, f"data.extra_test_sets[{i}].qrels", registry)
-    models = [("teacher.model", cfg.teacher.model)] + [
-        (f"arm '{arm.name}': student_model", arm.student_model) for arm in cfg.arms if arm.student_model]
+    models = [(f"{cfg.teacher_where(t)}.model", t.model) for t in cfg.teacher_list()] + [
+        (f"arm '{arm.name}': student_model", arm.student_model) for arm in cfg.arms
+        if arm.student_model and cfg.arm_backbone(arm) is None]
     for where, model in models:
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().is_dir():
             raise ConfigError(f"{where}: {model} is not a folder; give a model directory, an HF name or "

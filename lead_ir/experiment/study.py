@@ -1,8 +1,10 @@
 """The LEAD study as stages: BM25 → split → mining → teacher warm-up → students → encode →
 dense runs → hybrid → leaderboard. Built from an :class:`ExperimentConfig`.
 
-Rows of the final table: ``bm25``, ``teacher-zero-shot``, ``teacher-warmup`` (when enabled),
-one per arm, and ``hybrid`` (BM25 + the student that is best on dev). A row trained with several
+Rows of the final table: ``bm25``, ``teacher-zero-shot``, ``teacher-warmup`` (when enabled; with several
+``teachers``, ``<name>-zero-shot`` and ``<name>-warmup`` of each dense one, whose warm-up stage is
+``<name>-warmup``), one per arm, and ``hybrid`` (BM25 + the student that is best on dev). An arm's
+``student_model: <teacher>-warmup`` starts its student from that warm-up stage's model. A row trained with several
 ``seeds`` has one training/encode/dense stage per seed (``student-<arm>@s<seed>``; the experiment's
 ``seed`` keeps the plain names) and one leaderboard row, mean ± sd over seeds (:mod:`lead_ir.seeds`).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from lead_ir.config import from_dict
 from lead_ir.errors import ConfigError, LeadIRError
-from lead_ir.experiment.config import ArmSection, ExperimentConfig
+from lead_ir.experiment.config import ArmSection, ExperimentConfig, TeacherSection
 from lead_ir.experiment.runner import Pipeline, ProcessGroup, Stage
 from lead_ir.fileio import write_json
 
@@ -60,24 +62,26 @@ class Study:
     def out(self, stage: str, name: str = "") -> Path:
         return self.pipeline.folder(stage) / name if name else self.pipeline.folder(stage)
 
-    def teacher_model(self) -> Path:
+    def teacher_model(self, teacher: TeacherSection | None = None) -> Path:
+        """A teacher's checkpoint as configured (zero-shot); default the first teacher."""
         from lead_ir.resolve import resolve_model
 
-        return resolve_model(self.cfg.teacher.model)
+        return resolve_model((teacher or self.cfg.teacher_list()[0]).model)
 
     def rows(self) -> list[str]:
-        """Dense rows: the teacher(s) when they are dual encoders, then one per arm."""
-        rows = []
-        if self.cfg.teacher.kind == "dense":
-            rows = ["teacher-zero-shot"] + (["teacher-warmup"] if self.cfg.teacher.warmup else [])
-        return rows + [arm.name for arm in self.cfg.arms]
+        """Dense rows: the teachers that are dual encoders, then one per arm."""
+        return self.cfg.teacher_rows() + [arm.name for arm in self.cfg.arms]
+
+    def teacher_of(self, row: str) -> TeacherSection | None:
+        """The teacher of a ``<name>-zero-shot`` or ``<name>-warmup`` row or stage name (None: not a teacher's)."""
+        return next((t for t in self.cfg.teacher_list() if row in (f"{t.name}-zero-shot", f"{t.name}-warmup")), None)
 
     def row_seeds(self, row: str) -> list[int]:
-        """Seeds a dense row is trained with, one training/encode/dense stage each (the warm-up teacher's
-        ``teacher.seeds``, an arm's ``seeds``); an untrained row has the experiment's ``seed`` alone."""
-        c = self.cfg
-        if row == "teacher-warmup":
-            return c.seeds_of(c.teacher.seeds) if c.teacher.warmup else []
+        """Seeds a row is trained with, one training/encode/dense stage each (a warm-up's ``seeds``, an arm's
+        ``seeds``); an untrained row has the experiment's ``seed`` alone."""
+        c, teacher = self.cfg, self.teacher_of(row)
+        if teacher is not None and row.endswith("-warmup"):
+            return c.seeds_of(teacher.seeds) if teacher.warmup else []
         arm = next((a for a in c.arms if a.name == row), None)
         return c.seeds_of(arm.seeds) if arm is not None and arm.train is not None else [c.seed]
 
@@ -87,16 +91,26 @@ class Study:
         return f"@s{seed}" if self.trained(row) and seed != self.cfg.seed else ""
 
     def model_stage(self, row: str, seed: int) -> str | None:
-        """The stage holding a row's model at ``seed`` (None: the teacher checkpoint as it is)."""
-        if row == "teacher-zero-shot":
-            return None
-        return ("teacher-warmup" if row == "teacher-warmup" else f"student-{row}") + self.suffix(row, seed)
+        """The stage holding a row's model at ``seed`` (None: a teacher checkpoint as it is)."""
+        teacher = self.teacher_of(row)
+        if teacher is not None:
+            return None if row.endswith("-zero-shot") else row + self.suffix(row, seed)
+        return f"student-{row}" + self.suffix(row, seed)
 
-    def teacher_stage(self, seed: int) -> str:
-        """The warm-up teacher an arm trained with ``seed`` distils from: the warm-up of that seed when it has
-        one, else the warm-up's first seed."""
-        seeds = self.row_seeds("teacher-warmup")
-        return self.model_stage("teacher-warmup", seed if seed in seeds else seeds[0])
+    def teacher_stage(self, seed: int, teacher: TeacherSection | None = None) -> str:
+        """The warm-up stage of ``teacher`` (default the first) that an arm trained with ``seed`` reads: the
+        warm-up of that seed when it has one, else the warm-up's first seed."""
+        row = f"{(teacher or self.cfg.teacher_list()[0]).name}-warmup"
+        seeds = self.row_seeds(row)
+        return self.model_stage(row, seed if seed in seeds else seeds[0])
+
+    def arm_stages(self, arm: ArmSection, seed: int) -> tuple[str | None, str | None]:
+        """(teacher stage, backbone stage) an arm at ``seed`` reads: its teacher's warm-up (None: zero-shot) and
+        the warm-up named by ``student_model`` (None: a model or the teacher checkpoint)."""
+        teacher, warm = self.cfg.arm_teacher(arm)
+        backbone = self.cfg.arm_backbone(arm)
+        return (self.teacher_stage(seed, teacher) if warm else None,
+                self.teacher_stage(seed, backbone) if backbone is not None else None)
 
     def test_sets(self) -> list[tuple[str, str, str, list[str]]]:
         """(run file stem, topics, qrels, metrics) of the main test set and the extra ones."""
@@ -171,32 +185,43 @@ class Study:
             stages.append(Stage("dev-pool", self._dev_pool, deps=("bm25-index", "split"),
                                 key={"depth": pool_depth, "bm25": dataclasses.asdict(c.bm25)},
                                 description="the corpus dev evaluation searches"))
-        if c.teacher.warmup:
-            warm = deep_merge(c.train, c.teacher.train)
-            _train_config(warm, "teacher.train")
-            for seed in self.row_seeds("teacher-warmup"):
-                stages.append(Stage(self.model_stage("teacher-warmup", seed),
-                                    lambda out, s=seed: self._train(out, None, warm, s), deps=train_deps,
-                                    key={"model": c.teacher.model, "train": warm, "seed": seed} | dev_key,
-                                    resumable=True, parallel=True, description=f"fine-tune the teacher (seed {seed})"))
+        for teacher in c.teacher_list():
+            if not teacher.warmup:
+                continue
+            where = c.teacher_where(teacher)
+            warm = deep_merge(c.train, teacher.train)
+            _train_config(warm, f"{where}.train")
+            # the kind is in the key only when it is not dense, so dense studies keep the keys they had
+            kind_key = {"kind": teacher.kind} if teacher.kind != "dense" else {}
+            for seed in self.row_seeds(f"{teacher.name}-warmup"):
+                stages.append(Stage(self.model_stage(f"{teacher.name}-warmup", seed),
+                                    lambda out, s=seed, t=teacher, w=warm: self._train(out, None, w, s, t),
+                                    deps=train_deps, key={"model": teacher.model, "train": warm, "seed": seed}
+                                    | kind_key | dev_key, resumable=True, parallel=True,
+                                    description=f"fine-tune {where} ({teacher.kind}, seed {seed})"))
         for arm in c.arms:
             train = self.arm_train(arm) if arm.train is not None else None
+            teacher = c.arm_teacher(arm)[0]
             # the seed is its own key entry; `seeds` (which seeds exist) is not part of one seed's stage
             arm_key = {k: v for k, v in dataclasses.asdict(arm).items() if k != "seeds"}
+            kind_key = {"teacher_kind": teacher.kind} if teacher.kind != "dense" else {}
             for seed in self.row_seeds(arm.name):
-                deps = train_deps + ((self.teacher_stage(seed),) if arm.teacher == "warmup" else ())
+                teacher_stage, backbone_stage = self.arm_stages(arm, seed)
+                deps = train_deps + ((teacher_stage,) if teacher_stage else ())
+                deps += (backbone_stage,) if backbone_stage and backbone_stage != teacher_stage else ()
                 deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
                 stages.append(Stage(self.model_stage(arm.name, seed),
                                     lambda out, a=arm, t=train, s=seed: self._train(out, a, t, s), deps=deps,
                                     key={"arm": arm_key, "train": train, "seed": seed,
-                                         "teacher": c.teacher.model} | dev_key, resumable=train is not None,
+                                         "teacher": teacher.model} | kind_key | dev_key, resumable=train is not None,
                                     parallel=train is not None, description=f"arm {arm.name} (seed {seed})"))
         for row in self.rows():
             for seed in self.row_seeds(row):
                 model_stage, sfx = self.model_stage(row, seed), self.suffix(row, seed)
-                stages.append(Stage(f"encode-{row}{sfx}", lambda out, m=model_stage: self._encode(out, m),
+                teacher = self.teacher_of(row)  # a zero-shot row encodes its teacher's checkpoint
+                stages.append(Stage(f"encode-{row}{sfx}", lambda out, r=row, s=seed: self._encode(out, r, s),
                                     deps=(model_stage,) if model_stage else (),
-                                    key={"encode": self.encode_key(), "model": c.teacher.model
+                                    key={"encode": self.encode_key(), "model": teacher.model
                                          if model_stage is None else model_stage, "corpus": c.data.corpus},
                                     resumable=True, parallel=True, description=f"FAISS index for {row}{sfx}"))
                 stages.append(Stage(f"dense-{row}{sfx}", lambda out, r=row, s=seed: self._dense(out, r, s),
@@ -221,6 +246,10 @@ class Study:
                      and (k != "comparisons" or v)}
         stages.append(Stage("leaderboard", self._leaderboard, deps=board_deps,
                             key=board_key | {"results_dir": c.results_dir, "judgments": self.test_qrels_key()}))
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ConfigError(f"stages {', '.join(twice)} are named twice; rename the teacher or arm they belong to")
         return stages
 
     def split_key(self) -> dict:
@@ -343,14 +372,22 @@ class Study:
                                     params=self.cfg.bm25.params(), threads=self.cfg.bm25.threads, source=source)
         return {"unlabeled": "unlabeled.jsonl", "stats": stats}
 
-    def _train(self, out: Path, arm: ArmSection | None, train: dict | None, seed: int) -> dict:
-        """Teacher warm-up (arm None) or one arm's student at ``seed``; a null ``train`` saves the truncated
-        student."""
+    def _train(self, out: Path, arm: ArmSection | None, train: dict | None, seed: int,
+               warmup: TeacherSection | None = None) -> dict:
+        """The warm-up of teacher ``warmup`` (arm None) or one arm's student at ``seed``; a null ``train`` saves the
+        truncated student."""
         from lead_ir.models.factory import ModelConfig, build_model, save_model
 
-        teacher_dir = self.teacher_model() if arm is None or arm.teacher == "zero-shot" else \
-            self.out(self.teacher_stage(seed), "model")
-        student_dir = self.teacher_model() if arm is None else self.student_backbone(arm, teacher_dir)
+        if arm is None:
+            teacher = warmup or self.cfg.teacher_list()[0]
+            teacher_dir = student_dir = self.teacher_model(teacher)
+        else:
+            teacher = self.cfg.arm_teacher(arm)[0]
+            teacher_stage, backbone_stage = self.arm_stages(arm, seed)
+            teacher_dir = self._model_dir(teacher_stage) if teacher_stage else self.teacher_model(teacher)
+            student_dir = self._model_dir(backbone_stage) if backbone_stage else \
+                self.student_backbone(arm, teacher_dir)
+        where = self.cfg.teacher_where(teacher)
         if train is None:  # no training: the backbone's kept blocks as they are
             model = build_model(ModelConfig(path=str(student_dir), keep_layers=list(arm.student_layers)))
             save_model(model, out / "model")
@@ -360,7 +397,7 @@ class Study:
 
         settings = deep_merge(train, {
             "student": {"path": str(student_dir), "keep_layers": [] if arm is None else list(arm.student_layers),
-                        "kind": self.cfg.teacher.kind if arm is None else "dense"},
+                        "kind": teacher.kind if arm is None else "dense"},
             "data": {"train": str(self.out("mine", "train.jsonl")), "corpus": self.cfg.data.corpus,
                      "dev_fraction": 0.0, "dev_topics": str(self.out("split", "dev-topics.tsv")),
                      "dev_qrels": str(self.out("split", "dev-qrels.txt")), "dev_metric": self.cfg.evaluation.dev_metric,
@@ -371,14 +408,14 @@ class Study:
             "run": {"output_dir": str(out / "train"), "seed": seed,
                     "resume": (out / "train" / "checkpoints").exists()},
         })
-        weights = _train_config(settings, f"arm '{arm.name}'" if arm else "teacher.train").loss.weights
+        weights = _train_config(settings, f"arm '{arm.name}'" if arm else f"{where}.train").loss.weights
         distils = arm is not None and teacher_needed(weights)  # a distillation term of lead_ir.losses.terms.TERMS
-        teacher = settings.setdefault("teacher", {})
-        teacher["path"] = str(teacher_dir) if distils else ""
-        teacher["kind"] = self.cfg.teacher.kind
+        section = settings.setdefault("teacher", {})
+        section["path"] = str(teacher_dir) if distils else ""
+        section["kind"] = teacher.kind
         if distils:
-            teacher.setdefault("cache_dir", str(self.root / "teacher-cache"))
-        summary = run_training(_train_config(settings, f"stage for {arm.name if arm else 'teacher'}"))
+            section.setdefault("cache_dir", str(self.root / "teacher-cache"))
+        summary = run_training(_train_config(settings, f"stage for {arm.name if arm else where}"))
         chosen = out / "train" / ("best" if (out / "train" / "best").exists() else "final")
         if self.group.rank == 0:  # under torchrun every process trained (DDP); rank 0 keeps the model
             if (out / "model").exists():
@@ -392,21 +429,32 @@ class Study:
         return resolve_model(arm.student_model) if arm.student_model else teacher_dir
 
     def _model_dir(self, model_stage: str | None) -> Path:
-        return self.teacher_model() if model_stage is None else self.out(model_stage, "model")
+        """The model a stage trained, from its manifest's outputs (None: the first teacher's checkpoint)."""
+        if model_stage is None:
+            return self.teacher_model()
+        manifest = self.pipeline.manifest(model_stage)
+        if manifest is None or "model" not in (manifest.get("outputs") or {}):
+            raise LeadIRError(f"stage {model_stage} has no finished model (no manifest with outputs.model in "
+                              f"{self.out(model_stage)}); re-run it with --force {model_stage}")
+        return self.out(model_stage, manifest["outputs"]["model"])
 
-    def _encode(self, out: Path, model_stage: str | None) -> dict:
+    def row_model(self, row: str, seed: int) -> Path:
+        """A dense row's model at ``seed``: a zero-shot teacher's checkpoint, else its stage's trained model."""
+        stage = self.model_stage(row, seed)
+        return self.teacher_model(self.teacher_of(row)) if stage is None else self._model_dir(stage)
+
+    def _encode(self, out: Path, row: str, seed: int) -> dict:
         from lead_ir.encode import EncodeOptions, encode_corpus
 
-        e, group = self.cfg.encode, self.group
+        e, group, model = self.cfg.encode, self.group, self.row_model(row, seed)
         options = EncodeOptions(batch_size=e.batch_size, max_length=e.max_length, precision=e.precision)
         if group.world == 1:
-            meta = encode_corpus(str(self._model_dir(model_stage)), self.cfg.data.corpus, out / "index", options)
+            meta = encode_corpus(str(model), self.cfg.data.corpus, out / "index", options)
             return {"index": "index", "count": meta.get("count"), "precision": meta["precision"],
                     "encode_seconds": meta["encode_seconds"], "docs_per_s": meta["docs_per_s"]}
         # torchrun: each process encodes documents at positions = rank (mod world); rank 0 merges the shards
         options.shard = (group.rank, group.world)
-        meta = encode_corpus(str(self._model_dir(model_stage)), self.cfg.data.corpus, out / f"shard-{group.rank}",
-                             options)
+        meta = encode_corpus(str(model), self.cfg.data.corpus, out / f"shard-{group.rank}", options)
         write_json(out / f"shard-{group.rank}.json", {k: meta[k] for k in ("encoded", "encode_seconds")})
         group.barrier()
         if group.rank:
@@ -437,7 +485,7 @@ class Study:
         from lead_ir.runs import search_to_run
         from lead_ir.search import dense_search
 
-        depth, model = self.cfg.evaluation.run_depth, self._model_dir(self.model_stage(row, seed))
+        depth, model = self.cfg.evaluation.run_depth, self.row_model(row, seed)
         index, row = self.out(f"encode-{row}{self.suffix(row, seed)}", "index"), row + self.suffix(row, seed)
         jobs = [("dev", str(self.out("split", "dev-topics.tsv")), None)] + [
             (stem, t, self.topic_field()) for stem, t, _, _ in self.test_sets()]
@@ -453,7 +501,7 @@ class Study:
 
         rows = self.rows()
         first = {row: self.row_seeds(row)[0] for row in rows}
-        models = {row: self._model_dir(self.model_stage(row, first[row])) for row in rows}
+        models = {row: self.row_model(row, first[row]) for row in rows}
         queries = list(read_topics(self.test_sets()[0][1], self.topic_field()).values())
         latency = query_latency(models, queries)
         costs = {}
@@ -556,7 +604,8 @@ class Study:
                         write_run(run, results / f"{tag}{suffix}.trec", tag=tag, k=ev.run_depth)
                 comparison.write(results, prefix=prefix)
         if results is not None:
-            for stage in [s.name for s in self.pipeline.stages if s.name.startswith(("teacher-warmup", "student-"))]:
+            warmups = tuple(f"{t.name}-warmup" for t in self.cfg.teacher_list())
+            for stage in [s.name for s in self.pipeline.stages if s.name.startswith(warmups + ("student-",))]:
                 log = self.out(stage, "train/train_log.jsonl")
                 if log.exists():
                     (results / "logs").mkdir(parents=True, exist_ok=True)
@@ -573,8 +622,9 @@ class Study:
         return {"leaderboard": "leaderboard.md", "tables": tables}
 
     def trained(self, row: str) -> bool:
-        """Whether a dense row is trained (so has seeds): the warm-up teacher and arms with a ``train``."""
-        return row == "teacher-warmup" or any(a.name == row and a.train is not None for a in self.cfg.arms)
+        """Whether a row is trained (so has seeds): a teacher's warm-up and arms with a ``train``."""
+        return any(row == f"{t.name}-warmup" for t in self.cfg.teacher_list()) or any(
+            a.name == row and a.train is not None for a in self.cfg.arms)
 
     def seeded(self) -> bool:
         """Whether any row is trained with several seeds (then the leaderboard reports over seeds)."""
