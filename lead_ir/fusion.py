@@ -158,7 +158,7 @@ def optimize(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: st
                                                                  "w_condorcet") else {"show_progress": False}
     best = ranx().optimize_fusion(qrels_obj, runs, norm=None if norm == "none" else norm,
                                   method=RANX_NAMES.get(method, method), metric=metric, **kwargs)
-    logger.info("%s on %d dev queries: best %s = %s", method, len(common), metric, best)
+    logger.info("%s on %d dev queries, chosen by %s: %s", method, len(common), metric, describe_params(best, names))
     return dict(best)
 
 
