@@ -41,7 +41,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-# The tests marked heavy (the README pipeline, mpnet on SciFact): too long for CI, run before a release.
+# The tests marked heavy (MiniLM and mpnet on SciFact against published scores): too long for CI, run before a release.
 test-heavy: setup data
 	LEAD_IR_HEAVY_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider -m heavy tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

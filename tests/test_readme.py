@@ -104,11 +104,7 @@ def _top10(path: Path) -> dict[str, list[str]]:
     return {q: [d for d, _ in sorted(h.items(), key=lambda x: (-x[1], x[0]))[:10]] for q, h in read_run(path).items()}
 
 
-@pytest.mark.slow
-# heavy: 504 s in CI (7ef7f2d), 20 commands at 12-40 s each, most of it Pyserini's import of
-# pyserini.encode (torch, transformers, sklearn) behind every pyserini.search.lucene import: in CI
-# it would take the suite past 25 minutes. `make test-heavy` runs it.
-@pytest.mark.heavy
+@pytest.mark.slow  # about 500 s: 20 commands at 12-40 s, each importing Pyserini; the longest test in CI
 @pytest.mark.java
 @pytest.mark.data
 def test_readme_blocks_run_verbatim_in_a_scratch_clone(irds_home, tmp_path):
