@@ -204,6 +204,31 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
     return from_dict(cls, data)
 
 
+_SAME = object()
+
+
+def _changed(value: Any, default: Any) -> Any:
+    if dataclasses.is_dataclass(value) and type(value) is type(default):
+        out = {}
+        for f in dataclasses.fields(value):
+            diff = _changed(getattr(value, f.name), getattr(default, f.name))
+            if diff is not _SAME:
+                out[f.name] = diff
+        return out or _SAME
+    if value == default:
+        return _SAME
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def changed_fields(cfg: Any) -> dict:
+    """A typed config as the nested mapping of its values that differ from its class's defaults.
+
+    The canonical form stage keys hash: spelling a default out in YAML, or an option added to the class later
+    and left at its default, gives the same mapping, so neither marks a finished stage stale."""
+    diff = _changed(cfg, type(cfg)())
+    return {} if diff is _SAME else diff
+
+
 def config_hash(cfg: Any) -> str:
     """A stable short hash of a resolved config (for manifests and caches)."""
     blob = json.dumps(to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg, sort_keys=True, default=str)

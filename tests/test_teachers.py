@@ -93,7 +93,8 @@ def test_arm_reads_its_teacher_and_backbone_from_the_warm_up_manifests(tmp_path)
     assert study._model_dir("small-warmup") == study.out("small-warmup", "kept/model")  # not a literal path
     assert study.row_model("small-zero-shot", 7) == tmp_path / "teacher"
     assert study.row_model("big-zero-shot", 7) == tmp_path / "teacher2"
-    with pytest.raises(LeadIRError, match=r"stage colbert-warmup has no finished model .*--force colbert-warmup$"):
+    with pytest.raises(LeadIRError, match=r"stage colbert-warmup has no finished output 'model' .*"
+                                          r"--force colbert-warmup$"):
         study._model_dir("colbert-warmup")
 
 

@@ -154,6 +154,13 @@ class EncodeSection:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
         "help": "auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, else fp32 (recorded per encode "
                 "stage); vectors are float32 whatever the precision"})
+    factory: str = field(default="Flat", metadata={
+        "help": "FAISS index_factory string of every index (inner product): Flat (exact), HNSW32, IVF4096,PQ64, ..."})
+    train_size: int | None = field(default=None, metadata={
+        "help": "vectors sampled to train IVF/PQ factories (null: lead_ir.index.TRAIN_SIZE)"})
+    chunk_size: int = field(default=16384, metadata={"help": "documents per length-sorted, resumable chunk"})
+    # Sharding (`lead-ir encode --shard i/n`) is the process group's: under torchrun each of n processes
+    # encodes shard rank/n and rank 0 merges them into one index of this factory.
 
 
 @dataclass
@@ -367,6 +374,9 @@ def validate_plan(cfg: ExperimentConfig) -> None:
                          ("bm25.train_depth", cfg.bm25.train_depth)):
         if value < 1:
             raise ConfigError(f"{where} must be >= 1, found {value}")
+    if cfg.encode.chunk_size < 1 or (cfg.encode.train_size is not None and cfg.encode.train_size < 1):
+        raise ConfigError(f"encode.chunk_size and encode.train_size must be >= 1, found {cfg.encode.chunk_size} and "
+                          f"{cfg.encode.train_size}")
     if cfg.encode.max_length is not None and cfg.encode.max_length < 1:
         raise ConfigError(f"encode.max_length must be >= 1 or null, found {cfg.encode.max_length}")
     if cfg.bm25.threads < 0 or cfg.bm25.k1 < 0 or not 0 <= cfg.bm25.b <= 1:

@@ -20,13 +20,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from lead_ir.config import from_dict
+from lead_ir.config import changed_fields
 from lead_ir.errors import ConfigError, LeadIRError
 from lead_ir.experiment.config import ArmSection, ExperimentConfig, TeacherSection
 from lead_ir.experiment.runner import Pipeline, ProcessGroup, Stage
 from lead_ir.fileio import write_json
 
 logger = logging.getLogger(__name__)
+# what the split stage writes, by the name its manifest's outputs give each file
+SPLIT_FILES = {"train_topics": "train-topics.tsv", "train_qrels": "train-qrels.txt", "dev_topics": "dev-topics.tsv",
+               "dev_qrels": "dev-qrels.txt", "test_topics": "test-topics.tsv", "test_qrels": "test-qrels.txt"}
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -36,12 +39,38 @@ def deep_merge(base: dict, override: dict | None) -> dict:
     return out
 
 
-def _train_config(overrides: dict, where: str):
-    """Validate a merged TrainConfig mapping now, so a typo fails at plan time, not after an hour."""
+# TrainConfig fields each training stage fills from the study (paths from manifests, seed, teacher kind): a
+# setting of them in `train` would be overwritten, so it is refused when the plan is made. Value: where the
+# study takes it from, for the message.
+STUDY_OWNED = {
+    ("student", "path"): "the teacher's model or the arm's student_model", ("student", "kind"): "the teacher's kind",
+    ("student", "keep_layers"): "the arm's student_layers", ("teacher", "path"): "the arm's teacher row",
+    ("teacher", "kind"): "the teacher section's kind", ("data", "train"): "the mine stage",
+    ("data", "corpus"): "data.corpus", ("data", "dev_fraction"): "the split stage (data.dev_fraction)",
+    ("data", "dev_topics"): "the split stage", ("data", "dev_qrels"): "the split stage",
+    ("data", "dev_corpus"): "evaluation.dev_pool_depth", ("data", "dev_metric"): "evaluation.dev_metric",
+    ("data", "unlabeled"): "mining.unlabeled", ("run", "output_dir"): "the stage folder",
+    ("run", "seed"): "the experiment's seed/seeds and the arm's seeds", ("run", "resume"): "the stage's checkpoints",
+}
+
+
+def plan_train_config(shared: dict, overrides: dict | None, where: str, planned: dict[tuple[str, str], Any]):
+    """One training stage's :class:`TrainConfig`, built once at plan time from the experiment's ``train`` merged with
+    a teacher's or arm's overrides; a typo or a setting the study owns fails now, not after an hour.
+
+    ``planned``: study-owned values known at plan time (a setting equal to one of them is allowed)."""
+    from lead_ir.config import from_dict
     from lead_ir.training.config import TrainConfig
 
+    merged = deep_merge(shared, overrides)
+    for (section, name), source in STUDY_OWNED.items():
+        if name in (merged.get(section) or {}):
+            given = merged[section][name]
+            if (section, name) not in planned or given != planned[(section, name)]:
+                raise ConfigError(f"{where}: train.{section}.{name} ({given!r}) is set by the study from {source}; "
+                                  f"remove it from train")
     try:
-        return from_dict(TrainConfig, overrides)
+        return from_dict(TrainConfig, merged)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -54,6 +83,7 @@ class Study:
 
         self.cfg = cfg
         self.root = Path(cfg.output_dir)
+        self.train_configs = self._plan_train_configs()  # row -> its TrainConfig (None: an untrained arm)
         self.pipeline = Pipeline(self.root, self._stages())
         validate_plan(cfg)  # everything a later stage would reject fails now, before the first stage
         self.group = ProcessGroup()  # run_experiment sets the torchrun group
@@ -112,12 +142,26 @@ class Study:
         return (self.teacher_stage(seed, teacher) if warm else None,
                 self.teacher_stage(seed, backbone) if backbone is not None else None)
 
-    def test_sets(self) -> list[tuple[str, str, str, list[str]]]:
-        """(run file stem, topics, qrels, metrics) of the main test set and the extra ones."""
+    def input(self, stage: str, name: str) -> Path:
+        """What a finished earlier stage wrote, as its manifest's ``outputs`` name it: an entry ``name`` (a file or
+        folder in the stage folder), or a run file ``name`` listed in ``outputs.runs``. Stages read their inputs
+        this way, never from paths of their own making."""
+        outputs = (self.pipeline.manifest(stage) or {}).get("outputs") or {}
+        found = outputs.get(name) if isinstance(outputs.get(name), str) else \
+            name if name in (outputs.get("runs") or []) else None
+        if found is None:
+            raise LeadIRError(f"stage {stage} has no finished output '{name}' (its manifest in {self.out(stage)} does "
+                              f"not list it: missing, or written by an older lead_ir); re-run it with --force {stage}")
+        return self.out(stage, found)
+
+    def test_sets(self, planned: bool = False) -> list[tuple[str, str, str, list[str]]]:
+        """(run file stem, topics, qrels, metrics) of the main test set and the extra ones. A test part split off
+        ``data.topics`` is the split stage's output (``planned``: where the split will write it, for stage keys)."""
         d, ev = self.cfg.data, self.cfg.evaluation
         if d.splits_topics:  # the split stage writes the test part of data.topics
-            folder = self.root / "stages" / "split"
-            main = ("test", str(folder / "test-topics.tsv"), str(folder / "test-qrels.txt"), ev.metrics)
+            files = [self.out("split", SPLIT_FILES[n]) if planned else self.input("split", n)
+                     for n in ("test_topics", "test_qrels")]
+            main = ("test", str(files[0]), str(files[1]), ev.metrics)
         else:
             main = ("test", d.test_topics, d.test_qrels, ev.metrics)
         return [main] + [(f"test-{t.name}", t.topics, t.qrels, t.metrics) for t in d.extra_test_sets]
@@ -136,21 +180,38 @@ class Study:
 
     def test_topics_key(self) -> dict:
         """What the test searches read: each test set's topics (file contents fingerprinted), and the field."""
-        key: dict[str, Any] = {"test": [(stem, self._source_key(topics)) for stem, topics, _, _ in self.test_sets()]}
+        key: dict[str, Any] = {"test": [(stem, self._source_key(topics))
+                                        for stem, topics, _, _ in self.test_sets(planned=True)]}
         return key | ({"topic_field": self.cfg.data.topic_field} if self.cfg.data.topic_field else {})
 
-    def uses_unlabeled(self, train: dict | None) -> bool:
-        """Whether an arm mixes in unlabeled groups (train.data.unlabeled_ratio > 0; needs mining.unlabeled)."""
-        ratio = float(((train or {}).get("data") or {}).get("unlabeled_ratio", 0) or 0)
-        if ratio > 0 and not self.cfg.mining.unlabeled.queries:
-            raise ConfigError("an arm sets train.data.unlabeled_ratio > 0 but mining.unlabeled.queries is empty; "
-                              "set it to 'titles' or a topics spec")
-        return ratio > 0
+    def uses_unlabeled(self, train) -> bool:
+        """Whether an arm's TrainConfig mixes in unlabeled groups (data.unlabeled_ratio > 0)."""
+        return train is not None and train.data.unlabeled_ratio > 0
 
-    def arm_train(self, arm: ArmSection) -> dict:
-        merged = deep_merge(self.cfg.train, arm.train)
-        _train_config(merged, f"arm '{arm.name}'")
-        return merged
+    def _plan_train_configs(self) -> dict[str, Any]:
+        """Each training row's TrainConfig, built once (see :func:`plan_train_config`): ``<teacher>-warmup`` rows
+        and arms (None: an arm without training)."""
+        c = self.cfg
+        dev_metric = ("data", "dev_metric"), c.evaluation.dev_metric
+        configs: dict[str, Any] = {}
+        for teacher in c.teacher_list():
+            if teacher.warmup:
+                planned = dict([dev_metric, (("student", "kind"), teacher.kind), (("teacher", "kind"), teacher.kind),
+                                (("student", "keep_layers"), [])])
+                configs[f"{teacher.name}-warmup"] = plan_train_config(c.train, teacher.train,
+                                                                      f"{c.teacher_where(teacher)}.train", planned)
+        for arm in c.arms:
+            if arm.train is None:
+                configs[arm.name] = None
+                continue
+            train = plan_train_config(c.train, arm.train, f"arm '{arm.name}'", dict([
+                dev_metric, (("student", "kind"), "dense"), (("teacher", "kind"), c.arm_teacher(arm)[0].kind),
+                (("student", "keep_layers"), list(arm.student_layers))]))
+            if train.data.unlabeled_ratio > 0 and not c.mining.unlabeled.queries:
+                raise ConfigError(f"arm '{arm.name}' sets train.data.unlabeled_ratio > 0 but mining.unlabeled.queries "
+                                  f"is empty; set it to 'titles' or a topics spec")
+            configs[arm.name] = train
+        return configs
 
     # ------------------------------------------------------------------ stages
     def _stages(self) -> list[Stage]:
@@ -171,7 +232,7 @@ class Study:
                   key={k: v for k, v in dataclasses.asdict(c.mining).items() if k != "unlabeled"}),
         ]
         if c.mining.unlabeled.queries:
-            if c.mining.unlabeled.queries in [topics for _, topics, _, _ in self.test_sets()]:
+            if c.mining.unlabeled.queries in [topics for _, topics, _, _ in self.test_sets(planned=True)]:
                 raise ConfigError(f"mining.unlabeled.queries {c.mining.unlabeled.queries!r} is a test set; train on "
                                   f"other queries or on 'titles'")
             stages.append(Stage("mine-unlabeled", self._mine_unlabeled, deps=("bm25-index",),
@@ -188,22 +249,21 @@ class Study:
         for teacher in c.teacher_list():
             if not teacher.warmup:
                 continue
-            where = c.teacher_where(teacher)
-            warm = deep_merge(c.train, teacher.train)
-            _train_config(warm, f"{where}.train")
+            where, warm = c.teacher_where(teacher), self.train_configs[f"{teacher.name}-warmup"]
             # the kind is in the key only when it is not dense, so dense studies keep the keys they had
             kind_key = {"kind": teacher.kind} if teacher.kind != "dense" else {}
             for seed in self.row_seeds(f"{teacher.name}-warmup"):
                 stages.append(Stage(self.model_stage(f"{teacher.name}-warmup", seed),
                                     lambda out, s=seed, t=teacher, w=warm: self._train(out, None, w, s, t),
-                                    deps=train_deps, key={"model": teacher.model, "train": warm, "seed": seed}
+                                    deps=train_deps, key={"model": teacher.model, "train": changed_fields(warm),
+                                                          "seed": seed}
                                     | kind_key | dev_key, resumable=True, parallel=True,
                                     description=f"fine-tune {where} ({teacher.kind}, seed {seed})"))
         for arm in c.arms:
-            train = self.arm_train(arm) if arm.train is not None else None
-            teacher = c.arm_teacher(arm)[0]
-            # the seed is its own key entry; `seeds` (which seeds exist) is not part of one seed's stage
-            arm_key = {k: v for k, v in dataclasses.asdict(arm).items() if k != "seeds"}
+            train, teacher = self.train_configs[arm.name], c.arm_teacher(arm)[0]
+            # the seed is its own key entry; `seeds` (which seeds exist) is not part of one seed's stage; the
+            # training settings enter as the typed config's changed fields, not as written
+            arm_key = {k: v for k, v in dataclasses.asdict(arm).items() if k not in ("seeds", "train")}
             kind_key = {"teacher_kind": teacher.kind} if teacher.kind != "dense" else {}
             for seed in self.row_seeds(arm.name):
                 teacher_stage, backbone_stage = self.arm_stages(arm, seed)
@@ -212,7 +272,8 @@ class Study:
                 deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
                 stages.append(Stage(self.model_stage(arm.name, seed),
                                     lambda out, a=arm, t=train, s=seed: self._train(out, a, t, s), deps=deps,
-                                    key={"arm": arm_key, "train": train, "seed": seed,
+                                    key={"arm": arm_key, "train": None if train is None else
+                                         changed_fields(train), "seed": seed,
                                          "teacher": teacher.model} | kind_key | dev_key, resumable=train is not None,
                                     parallel=train is not None, description=f"arm {arm.name} (seed {seed})"))
         for row in self.rows():
@@ -235,7 +296,7 @@ class Study:
             first = [f"encode-{r}{self.suffix(r, self.row_seeds(r)[0])}" for r in self.rows()]
             stages.append(Stage("costs", self._costs, deps=("split",) + tuple(first),
                                 key={"latency": {"batch": 1, "threads": 1, "warmup": 5, "precision": "fp32"},
-                                     "topics": self._source_key(self.test_sets()[0][1])},
+                                     "topics": self._source_key(self.test_sets(planned=True)[0][1])},
                                 description="model size, index size, query latency, encoding throughput"))
         board_deps = ("bm25-test",) + tuple(f"dense-{r}{self.suffix(r, s)}" for r in self.rows()
                                             for s in self.row_seeds(r)) + (
@@ -267,7 +328,8 @@ class Study:
 
     def test_qrels_key(self) -> list:
         """What only the leaderboard reads: each test set's qrels (contents fingerprinted) and metrics."""
-        return [(stem, self._source_key(qrels), list(metrics)) for stem, _, qrels, metrics in self.test_sets()]
+        return [(stem, self._source_key(qrels), list(metrics))
+                for stem, _, qrels, metrics in self.test_sets(planned=True)]
 
     def _bm25_index(self, out: Path) -> dict:
         from lead_ir.bm25 import build_bm25_index, default_threads
@@ -294,23 +356,24 @@ class Study:
             parts = partition_qids(judged, {"test": d.test_fraction} if d.test_fraction else None,
                                    {"test": read_id_list(d.test_ids)} if d.test_ids else None, d.split_seed)
             test = set(parts["test"])
-            write_topics(out / "test-topics.tsv", {q: topics[q] for q in topics if q in test})
-            write_qrels(out / "test-qrels.txt", {q: qrels[q] for q in parts["test"]})
+            write_topics(out / SPLIT_FILES["test_topics"], {q: topics[q] for q in topics if q in test})
+            write_qrels(out / SPLIT_FILES["test_qrels"], {q: qrels[q] for q in parts["test"]})
             judged = [q for q in judged if q not in test]
             outputs["test_queries"] = len(test)
         if d.max_train_queries:
             judged = sorted(judged, key=lambda q: (len(q), q))[:d.max_train_queries]
         train, dev = split_qids(judged, d.dev_fraction, d.split_seed)
-        write_topics(out / "train-topics.tsv", {q: topics[q] for q in train})
-        write_topics(out / "dev-topics.tsv", {q: topics[q] for q in dev})
-        write_qrels(out / "dev-qrels.txt", {q: qrels[q] for q in dev})
-        write_qrels(out / "train-qrels.txt", {q: qrels[q] for q in train})
-        return {"train_queries": len(train), "dev_queries": len(dev)} | outputs
+        write_topics(out / SPLIT_FILES["train_topics"], {q: topics[q] for q in train})
+        write_topics(out / SPLIT_FILES["dev_topics"], {q: topics[q] for q in dev})
+        write_qrels(out / SPLIT_FILES["dev_qrels"], {q: qrels[q] for q in dev})
+        write_qrels(out / SPLIT_FILES["train_qrels"], {q: qrels[q] for q in train})
+        written = {n: f for n, f in SPLIT_FILES.items() if d.splits_topics or not n.startswith("test")}
+        return {"train_queries": len(train), "dev_queries": len(dev)} | outputs | written
 
     def _bm25_runs(self, out: Path) -> dict:
         b = self.cfg.bm25
-        jobs = [("train", self.out("split", "train-topics.tsv"), b.train_depth),
-                ("dev", self.out("split", "dev-topics.tsv"), self.cfg.evaluation.run_depth)]
+        jobs = [("train", self.input("split", "train_topics"), b.train_depth),
+                ("dev", self.input("split", "dev_topics"), self.cfg.evaluation.run_depth)]
         for name, topics, k in jobs:
             self._bm25_search(topics, None, out / f"{name}.trec", f"bm25-{name}", k)
         return {"runs": [f"{name}.trec" for name, _, _ in jobs]}
@@ -320,7 +383,7 @@ class Study:
         from lead_ir.bm25 import search_bm25
         from lead_ir.runs import search_to_run
 
-        b, index = self.cfg.bm25, self.out("bm25-index", "index")
+        b, index = self.cfg.bm25, self.input("bm25-index", "index")
         return search_to_run(lambda queries: search_bm25(index, queries, k=k, params=b.params(), threads=b.threads),
                              topics, output, tag=tag, k=k, field=field)
 
@@ -341,10 +404,10 @@ class Study:
         from lead_ir.data.collections import read_qrels, read_topics, write_corpus_subset
 
         b, depth = self.cfg.bm25, self.cfg.evaluation.dev_pool_depth
-        run = search_bm25(self.out("bm25-index", "index"), read_topics(str(self.out("split", "dev-topics.tsv"))),
+        run = search_bm25(self.input("bm25-index", "index"), read_topics(str(self.input("split", "dev_topics"))),
                           k=depth, params=b.params(), threads=b.threads)
         pool = {doc for hits in run.values() for doc in hits}
-        pool |= {doc for judged in read_qrels(str(self.out("split", "dev-qrels.txt"))).values() for doc in judged}
+        pool |= {doc for judged in read_qrels(str(self.input("split", "dev_qrels"))).values() for doc in judged}
         found = write_corpus_subset(self.cfg.data.corpus, pool, out / "dev-corpus.jsonl")
         logger.info("dev pool: %d documents (BM25 top %d of %d dev queries + judged)", found, depth, len(run))
         return {"corpus": "dev-corpus.jsonl", "documents": found}
@@ -352,8 +415,8 @@ class Study:
     def _mine(self, out: Path) -> dict:
         from lead_ir.data.negatives import mine_file
 
-        stats = mine_file(self.out("bm25-runs", "train.trec"), str(self.out("split", "train-qrels.txt")),
-                          str(self.out("split", "train-topics.tsv")), out / "train.jsonl", self.cfg.mining.depth,
+        stats = mine_file(self.input("bm25-runs", "train.trec"), str(self.input("split", "train_qrels")),
+                          str(self.input("split", "train_topics")), out / "train.jsonl", self.cfg.mining.depth,
                           self.cfg.mining.num_negatives)
         return {"train": "train.jsonl", "stats": stats.__dict__}
 
@@ -368,14 +431,17 @@ class Study:
         source = {"queries": u.queries} | ({"corpus": d.corpus, "min_title_words": u.min_title_words,
                                              "max_queries": u.max_queries, "seed": d.split_seed} if titles else {})
         stats = mine_unlabeled_file(topics, out / "unlabeled.jsonl", u.depth, u.num_candidates,
-                                    titles and u.exclude_source, index=self.out("bm25-index", "index"),
+                                    titles and u.exclude_source, index=self.input("bm25-index", "index"),
                                     params=self.cfg.bm25.params(), threads=self.cfg.bm25.threads, source=source)
         return {"unlabeled": "unlabeled.jsonl", "stats": stats}
 
-    def _train(self, out: Path, arm: ArmSection | None, train: dict | None, seed: int,
+    def _train(self, out: Path, arm: ArmSection | None, train, seed: int,
                warmup: TeacherSection | None = None) -> dict:
-        """The warm-up of teacher ``warmup`` (arm None) or one arm's student at ``seed``; a null ``train`` saves the
-        truncated student."""
+        """The warm-up of teacher ``warmup`` (arm None) or one arm's student at ``seed``, from the TrainConfig
+        planned for it, completed with what the study owns (inputs from the earlier stages' manifests, the seed,
+        the output folder); a null ``train`` saves the truncated student."""
+        from dataclasses import replace
+
         from lead_ir.models.factory import ModelConfig, build_model, save_model
 
         if arm is None:
@@ -387,35 +453,33 @@ class Study:
             teacher_dir = self._model_dir(teacher_stage) if teacher_stage else self.teacher_model(teacher)
             student_dir = self._model_dir(backbone_stage) if backbone_stage else \
                 self.student_backbone(arm, teacher_dir)
-        where = self.cfg.teacher_where(teacher)
         if train is None:  # no training: the backbone's kept blocks as they are
             model = build_model(ModelConfig(path=str(student_dir), keep_layers=list(arm.student_layers)))
             save_model(model, out / "model")
             return {"model": "model", "trained": False}
         from lead_ir.losses.terms import teacher_needed
+        from lead_ir.training.config import TeacherConfig
         from lead_ir.training.loop import train as run_training
 
-        settings = deep_merge(train, {
-            "student": {"path": str(student_dir), "keep_layers": [] if arm is None else list(arm.student_layers),
-                        "kind": teacher.kind if arm is None else "dense"},
-            "data": {"train": str(self.out("mine", "train.jsonl")), "corpus": self.cfg.data.corpus,
-                     "dev_fraction": 0.0, "dev_topics": str(self.out("split", "dev-topics.tsv")),
-                     "dev_qrels": str(self.out("split", "dev-qrels.txt")), "dev_metric": self.cfg.evaluation.dev_metric,
-                     **({"dev_corpus": str(self.out("dev-pool", "dev-corpus.jsonl"))}
-                        if self.cfg.evaluation.dev_pool_depth else {}),
-                     **({"unlabeled": str(self.out("mine-unlabeled", "unlabeled.jsonl"))}
-                        if arm is not None and self.uses_unlabeled(train) else {})},
-            "run": {"output_dir": str(out / "train"), "seed": seed,
-                    "resume": (out / "train" / "checkpoints").exists()},
-        })
-        weights = _train_config(settings, f"arm '{arm.name}'" if arm else f"{where}.train").loss.weights
-        distils = arm is not None and teacher_needed(weights)  # a distillation term of lead_ir.losses.terms.TERMS
-        section = settings.setdefault("teacher", {})
-        section["path"] = str(teacher_dir) if distils else ""
-        section["kind"] = teacher.kind
-        if distils:
-            section.setdefault("cache_dir", str(self.root / "teacher-cache"))
-        summary = run_training(_train_config(settings, f"stage for {arm.name if arm else where}"))
+        distils = arm is not None and teacher_needed(train.loss.weights)  # a distillation term has a weight
+        cache_dir = train.teacher.cache_dir
+        if cache_dir == TeacherConfig.cache_dir:  # the default: one cache per study, shared by its arms
+            cache_dir = str(self.root / "teacher-cache")
+        pool, unlabeled = self.cfg.evaluation.dev_pool_depth, arm is not None and self.uses_unlabeled(train)
+        settings = replace(
+            train,
+            student=replace(train.student, path=str(student_dir), kind=teacher.kind if arm is None else "dense",
+                            keep_layers=[] if arm is None else list(arm.student_layers)),
+            teacher=replace(train.teacher, path=str(teacher_dir) if distils else "", kind=teacher.kind,
+                            cache_dir=cache_dir),
+            data=replace(train.data, train=str(self.input("mine", "train")), corpus=self.cfg.data.corpus,
+                         dev_fraction=0.0, dev_topics=str(self.input("split", "dev_topics")),
+                         dev_qrels=str(self.input("split", "dev_qrels")), dev_metric=self.cfg.evaluation.dev_metric,
+                         dev_corpus=str(self.input("dev-pool", "corpus")) if pool else "",
+                         unlabeled=str(self.input("mine-unlabeled", "unlabeled")) if unlabeled else ""),
+            run=replace(train.run, output_dir=str(out / "train"), seed=seed,
+                        resume=(out / "train" / "checkpoints").exists()))
+        summary = run_training(settings)
         chosen = out / "train" / ("best" if (out / "train" / "best").exists() else "final")
         if self.group.rank == 0:  # under torchrun every process trained (DDP); rank 0 keeps the model
             if (out / "model").exists():
@@ -430,13 +494,7 @@ class Study:
 
     def _model_dir(self, model_stage: str | None) -> Path:
         """The model a stage trained, from its manifest's outputs (None: the first teacher's checkpoint)."""
-        if model_stage is None:
-            return self.teacher_model()
-        manifest = self.pipeline.manifest(model_stage)
-        if manifest is None or "model" not in (manifest.get("outputs") or {}):
-            raise LeadIRError(f"stage {model_stage} has no finished model (no manifest with outputs.model in "
-                              f"{self.out(model_stage)}); re-run it with --force {model_stage}")
-        return self.out(model_stage, manifest["outputs"]["model"])
+        return self.teacher_model() if model_stage is None else self.input(model_stage, "model")
 
     def row_model(self, row: str, seed: int) -> Path:
         """A dense row's model at ``seed``: a zero-shot teacher's checkpoint, else its stage's trained model."""
@@ -447,9 +505,11 @@ class Study:
         from lead_ir.encode import EncodeOptions, encode_corpus
 
         e, group, model = self.cfg.encode, self.group, self.row_model(row, seed)
-        options = EncodeOptions(batch_size=e.batch_size, max_length=e.max_length, precision=e.precision)
+        options = EncodeOptions(batch_size=e.batch_size, max_length=e.max_length, precision=e.precision,
+                                chunk_size=e.chunk_size)
         if group.world == 1:
-            meta = encode_corpus(str(model), self.cfg.data.corpus, out / "index", options)
+            meta = encode_corpus(str(model), self.cfg.data.corpus, out / "index", options, factory=e.factory,
+                                 train_size=e.train_size)
             return {"index": "index", "count": meta.get("count"), "precision": meta["precision"],
                     "encode_seconds": meta["encode_seconds"], "docs_per_s": meta["docs_per_s"]}
         # torchrun: each process encodes documents at positions = rank (mod world); rank 0 merges the shards
@@ -462,7 +522,8 @@ class Study:
         from lead_ir.fileio import read_json
         from lead_ir.index import merge_indexes
 
-        merged = merge_indexes([out / f"shard-{i}" for i in range(group.world)], out / "index")
+        merged = merge_indexes([out / f"shard-{i}" for i in range(group.world)], out / "index", factory=e.factory,
+                               train_size=e.train_size)
         shards = [read_json(out / f"shard-{i}.json") for i in range(group.world)]
         for i in range(group.world):
             shutil.rmtree(out / f"shard-{i}")
@@ -474,20 +535,17 @@ class Study:
                 "processes": group.world}
 
     def encode_key(self) -> dict:
-        """The encode section as stage key; the default precision ``auto`` is left out (a per-machine choice,
-        recorded in each encode manifest), so studies encoded before precisions existed stay done."""
-        key = dataclasses.asdict(self.cfg.encode)
-        if key["precision"] == "auto":
-            key.pop("precision")
-        return key
+        """The encode section as stage key: its settings that differ from the defaults (``auto`` precision is a
+        per-machine choice, recorded in each encode manifest)."""
+        return changed_fields(self.cfg.encode)
 
     def _dense(self, out: Path, row: str, seed: int) -> dict:
         from lead_ir.runs import search_to_run
         from lead_ir.search import dense_search
 
         depth, model = self.cfg.evaluation.run_depth, self.row_model(row, seed)
-        index, row = self.out(f"encode-{row}{self.suffix(row, seed)}", "index"), row + self.suffix(row, seed)
-        jobs = [("dev", str(self.out("split", "dev-topics.tsv")), None)] + [
+        index, row = self.input(f"encode-{row}{self.suffix(row, seed)}", "index"), row + self.suffix(row, seed)
+        jobs = [("dev", str(self.input("split", "dev_topics")), None)] + [
             (stem, t, self.topic_field()) for stem, t, _, _ in self.test_sets()]
         for name, topics, topic_field in jobs:
             search_to_run(lambda queries: dense_search(index, model, queries, k=depth), topics,
@@ -511,7 +569,7 @@ class Study:
             rate = encoded.get("outputs", {}).get("docs_per_s")
             if rate is None and encoded.get("outputs", {}).get("count") and encoded.get("wall_time_s"):
                 rate = round(encoded["outputs"]["count"] / encoded["wall_time_s"], 2)  # older manifests
-            costs[row] = model_size(models[row]) | {"index_bytes": index_size(self.out(encode, "index"))} \
+            costs[row] = model_size(models[row]) | {"index_bytes": index_size(self.input(encode, "index"))} \
                 | {k: v for k, v in latency[row].items() if k != "queries"} | {"docs_per_s": rate}
         machine = machine_description()
         caption = (f"query ms = encoding one test query (batch 1, 1 thread, float32; p50/p95 over "
@@ -524,10 +582,10 @@ class Study:
         from lead_ir.evaluation import evaluate_runs
         from lead_ir.runs import read_run
 
-        qrels = read_qrels(str(self.out("split", "dev-qrels.txt")))
+        qrels = read_qrels(str(self.input("split", "dev_qrels")))
         stems = {arm.name: [f"{arm.name}{self.suffix(arm.name, s)}" for s in self.row_seeds(arm.name)]
                  for arm in self.cfg.arms}
-        runs = {stem: read_run(self.out(f"dense-{stem}", "dev.trec")) for group in stems.values() for stem in group}
+        runs = {stem: read_run(self.input(f"dense-{stem}", "dev.trec")) for group in stems.values() for stem in group}
         means = evaluate_runs(qrels, runs, [self.cfg.evaluation.dev_metric]).means
         # an arm with several seeds scores the mean over its seeds (the arm is chosen, not a lucky seed)
         return {name: float(sum(means.loc[stem].iloc[0] for stem in group) / len(group))
@@ -544,11 +602,12 @@ class Study:
         infos, files = {}, []
         for seed in seeds:  # a best arm with several seeds: BM25 fused with each seed's run, one hybrid per seed
             sfx = self.suffix(best, seed)
-            runs = [read_run(self.out("bm25-test", "test.trec")), read_run(self.out(f"dense-{best}{sfx}", "test.trec"))]
-            dev_runs = [read_run(self.out("bm25-runs", "dev.trec")),
-                        read_run(self.out(f"dense-{best}{sfx}", "dev.trec"))]
+            runs = [read_run(self.input("bm25-test", "test.trec")),
+                    read_run(self.input(f"dense-{best}{sfx}", "test.trec"))]
+            dev_runs = [read_run(self.input("bm25-runs", "dev.trec")),
+                        read_run(self.input(f"dense-{best}{sfx}", "dev.trec"))]
             fused, infos[seed] = fuse_runs(runs, ["bm25", best], method=h.method, norm=h.norm, dev_runs=dev_runs,
-                                           qrels=read_qrels(str(self.out("split", "dev-qrels.txt"))),
+                                           qrels=read_qrels(str(self.input("split", "dev_qrels"))),
                                            metric=self.cfg.evaluation.dev_metric)
             name = f"@s{seed}" if len(seeds) > 1 else ""
             write_run(fused, out / f"test{name}.trec", tag=f"hybrid{name}", k=self.cfg.evaluation.run_depth)
@@ -633,14 +692,14 @@ class Study:
     def run_paths(self, stem: str) -> dict[str, dict[int | None, Path]]:
         """Each row's run files of a test set by seed; ``None`` is the seed of a row without seeds (BM25, an
         untrained model, the hybrid of a single-seed student)."""
-        paths: dict[str, dict[int | None, Path]] = {"bm25": {None: self.out("bm25-test", f"{stem}.trec")}}
+        paths: dict[str, dict[int | None, Path]] = {"bm25": {None: self.input("bm25-test", f"{stem}.trec")}}
         for row in self.rows():
-            paths[row] = {seed if self.trained(row) else None: self.out(
+            paths[row] = {seed if self.trained(row) else None: self.input(
                 f"dense-{row}{self.suffix(row, seed)}", f"{stem}.trec") for seed in self.row_seeds(row)}
         if stem == "test" and self.cfg.hybrid.enabled and self.cfg.arms:
             seeds = ((self.pipeline.manifest("hybrid") or {}).get("outputs") or {}).get("seeds")
-            paths["hybrid"] = {s: self.out("hybrid", f"test@s{s}.trec") for s in seeds} if seeds else {
-                None: self.out("hybrid", "test.trec")}
+            paths["hybrid"] = {s: self.input("hybrid", f"test@s{s}.trec") for s in seeds} if seeds else {
+                None: self.input("hybrid", "test.trec")}
         return paths
 
     def _plot_costs(self, comparison, out: Path, results: Path | None) -> None:

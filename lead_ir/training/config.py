@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lead_ir.losses.terms import TERM_NAMES, check_weights, default_weights
+from lead_ir.losses.terms import TERM_NAMES, check_weights, default_weights, weight
 from lead_ir.models.factory import ModelConfig
 
 
@@ -95,6 +95,8 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         check_weights(self.weights)  # a misspelled term fails when the config loads, before any teacher cache
+        # every term spelled out (one left out weighs 0, the base term its default): equal settings, equal configs
+        self.weights = {name: float(weight(self.weights, name)) for name in TERM_NAMES}
         if self.student_temperature <= 0 or self.teacher_temperature <= 0:
             raise ValueError("loss temperatures must be > 0")
 
