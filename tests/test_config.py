@@ -40,3 +40,14 @@ def test_yaml_and_overrides(tmp_path):
 def test_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(Demo, None, [override])
+
+
+def test_changed_fields_keeps_only_values_that_differ_from_the_defaults():
+    from lead_ir.config import changed_fields
+
+    assert changed_fields(Demo()) == {}
+    spelled = load_config(Demo, None, ["name=x", "optim.lr=2.0e-5", "layers=[1, 2]", "limit=null"])
+    assert changed_fields(spelled) == {}  # defaults written out
+    cfg = load_config(Demo, None, ["optim.warmup=0.2", "layers=[1,3]", "limit=7"])
+    assert changed_fields(cfg) == {"layers": [1, 3], "optim": {"warmup": 0.2}, "limit": 7}
+    assert changed_fields(load_config(Demo, None, ["optim.lr=1"])) == {"optim": {"lr": 1.0}}  # typed: 1 is 1.0
