@@ -665,10 +665,9 @@ class Study:
         if results is not None:
             warmups = tuple(f"{t.name}-warmup" for t in self.cfg.teacher_list())
             for stage in [s.name for s in self.pipeline.stages if s.name.startswith(warmups + ("student-",))]:
-                log = self.out(stage, "train/train_log.jsonl")
-                if log.exists():
+                if ((self.pipeline.manifest(stage) or {}).get("outputs") or {}).get("log"):  # a trained stage
                     (results / "logs").mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(log, results / "logs" / f"{stage}.jsonl")
+                    shutil.copyfile(self.input(stage, "log"), results / "logs" / f"{stage}.jsonl")
             hybrid = self.pipeline.manifest("hybrid") if self.cfg.hybrid.enabled and self.cfg.arms else None
             if costs:  # the cost side of the dense rows, for notebook 01 and `lead-ir compare --costs`
                 write_json(results / "costs.json", costs["rows"] | {"_caption": costs["caption"]})
