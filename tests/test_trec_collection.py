@@ -328,7 +328,9 @@ def test_experiment_config_splits_one_topic_set(tmp_path):
     out.mkdir()
     counts = study._split(out)
     parts = {p: set(read_topics(str(out / f"{p}-topics.tsv"))) for p in ("train", "dev", "test")}
-    assert counts == {"train_queries": 11, "dev_queries": 4, "test_queries": 5}
+    assert {k: v for k, v in counts.items() if k.endswith("_queries")} == {"train_queries": 11, "dev_queries": 4,
+                                                                            "test_queries": 5}
+    assert counts["test_topics"] == "test-topics.tsv" and counts["dev_qrels"] == "dev-qrels.txt"  # named outputs
     assert {len(p) for p in parts.values()} == {11, 4, 5} and len(set().union(*parts.values())) == 20
     assert set(read_qrels(str(out / "test-qrels.txt"))) == parts["test"]
     again = tmp_path / "again"

@@ -159,7 +159,7 @@ class Study:
         ``data.topics`` is the split stage's output (``planned``: where the split will write it, for stage keys)."""
         d, ev = self.cfg.data, self.cfg.evaluation
         if d.splits_topics:  # the split stage writes the test part of data.topics
-            files = [self.out("split", SPLIT_FILES[n]) if planned else self.input("split", n)
+            files = [self.root / "stages" / "split" / SPLIT_FILES[n] if planned else self.input("split", n)
                      for n in ("test_topics", "test_qrels")]
             main = ("test", str(files[0]), str(files[1]), ev.metrics)
         else:
