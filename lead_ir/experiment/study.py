@@ -207,7 +207,7 @@ class Study:
             train = plan_train_config(c.train, arm.train, f"arm '{arm.name}'", dict([
                 dev_metric, (("student", "kind"), "dense"), (("teacher", "kind"), c.arm_teacher(arm)[0].kind),
                 (("student", "keep_layers"), list(arm.student_layers))]))
-            if train.data.unlabeled_ratio > 0 and not c.mining.unlabeled.queries:
+            if self.uses_unlabeled(train) and not c.mining.unlabeled.queries:
                 raise ConfigError(f"arm '{arm.name}' sets train.data.unlabeled_ratio > 0 but mining.unlabeled.queries "
                                   f"is empty; set it to 'titles' or a topics spec")
             configs[arm.name] = train
