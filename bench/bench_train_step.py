@@ -47,6 +47,12 @@ from lead_ir.training.data import TrainData, read_groups  # noqa: E402
 from lead_ir.training.step import TeacherSource, TrainModule, batch_loss  # noqa: E402
 
 
+def cpu_line() -> str:
+    """``CPU: <torch's capability>, native bf16 (AVX512-BF16/AMX): <bool>``, the first line of the training benches."""
+    return (f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16 (AVX512-BF16/AMX): "
+            f"{cpu_bf16_supported()}")
+
+
 def step_times(args, model_dir: str, tmp: Path, precisions: list[str], device: str = "cpu") -> dict[str, float]:
     """Median seconds per optimizer step of ``<precision> contrastive`` and ``<precision> lead`` (cached teacher)."""
     device = torch.device(device)
@@ -162,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = str(build_tiny_bert(tmp / "teacher", WORD_VOCAB + WORDS, hidden=64, layers=4))
     else:
         model_dir = str(resolve_model(args.model))
-    print(f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16 (AVX512-BF16/AMX): {native}; "
-          f"precisions measured: {', '.join(precisions)}; {args.threads} threads")
+    print(f"{cpu_line()}; precisions measured: {', '.join(precisions)}; {args.threads} threads")
     med = step_times(args, model_dir, tmp, precisions)
     print(f"student: first {args.student_layers} layers of {model_dir}; batch {args.queries} queries x "
           f"(1+{args.negatives}) passages, passage length {args.passage_len}, {args.steps} timed steps")

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qrels: str,
                   metrics: Sequence[str] = ("ndcg@10", "recall@100"), max_length: int | None = None,
-                  batch_size: int = 64, k: int = 100) -> pd.DataFrame:
+                  batch_size: int = 64, k: int = 100, precision: str | None = None) -> pd.DataFrame:
     """One row per (model, layer): ``metrics`` of that layer's pooled vectors searched exhaustively.
 
     Args:
@@ -32,7 +32,9 @@ def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qr
         corpus, topics, qrels: specs as everywhere in the toolkit (``irds:``, registry names, files).
         max_length: passage tokens; None: each checkpoint's ``passage_max_len`` (queries always use
             the checkpoint's ``query_max_len``, as dense search does).
-        batch_size: texts per forward pass; device and precision are those of ``lead-ir encode``'s defaults.
+        batch_size: texts per forward pass; the device is that of ``lead-ir encode``'s default.
+        precision: of passages and queries alike, as ``lead-ir encode --precision`` (None: fp32), so that a
+            layer's row equals `lead-ir search dense` on an index encoded in the same precision.
         k: depth of each layer's run.
     """
     from lead_ir.data.collections import iter_corpus, read_qrels, read_topics
@@ -52,7 +54,8 @@ def layer_quality(models: Mapping[str, str | Path], corpus: str, topics: str, qr
     for name, model in models.items():
         encoder = DenseEncoder.from_pretrained(resolve_model(model))
         layers = list(range(1, encoder.num_layers + 1))
-        passages = corpus_embedder(encoder, EncodeOptions(batch_size=batch_size, max_length=max_length))
+        passages = corpus_embedder(encoder, EncodeOptions(batch_size=batch_size, max_length=max_length,
+                                                                  precision=precision))
         doc_vectors = passages(doc_texts, layers=layers, desc=f"{name}: passages")
         query_vectors = Embedder(encoder, "query", batch_size, precision=passages.precision)(
             [queries[q] for q in qids], layers=layers)

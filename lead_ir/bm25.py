@@ -1,7 +1,10 @@
-"""BM25 through Pyserini: a real Lucene index (Anserini) and multi-threaded batch search.
+"""BM25 through Anserini: a real Lucene index and multi-threaded batch search.
 
 The index stores positions, document vectors and raw documents, so both
 ``pyserini.search.lucene.LuceneSearcher`` and ``python -m pyserini.search.lucene`` open it.
+Indexing and search call Anserini's Java classes (``IndexCollection``, ``SimpleSearcher``) through
+:func:`lead_ir.jvm.java_class`, not ``pyserini.search.lucene``: that package imports
+``pyserini.encode``, and with it torch and transformers, which no BM25 command needs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from lead_ir import jvm
 from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, write_json
+from lead_ir.fileio import atomic_path, made_parents, write_json
 from lead_ir.hits import batched_search
 from lead_ir.log import progress
 from lead_ir.records import RunDict
@@ -49,8 +52,9 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
     """
     index_dir = Path(index_dir)
     threads = max(1, threads)
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.jsonl-", dir=index_dir.parent) as staging_name:
+    # a refused corpus removes the staging folder and any parent folder made for it (made_parents)
+    with made_parents(index_dir), tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.jsonl-",
+                                                              dir=index_dir.parent) as staging_name:
         staging = Path(staging_name)
         shards = [open(staging / f"part{i:03d}.jsonl", "w", encoding="utf-8") for i in range(threads)]
         count = 0
@@ -68,8 +72,7 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
         if count == 0:
             raise LeadIRError(f"{corpus}: no documents to index; check the corpus path or spec "
                               "(every document was empty or missing)")
-        pyclass = jvm.pyserini("pyserini.pyclass")
-        indexer = pyclass.autoclass("io.anserini.index.IndexCollection")
+        indexer = jvm.java_class("io.anserini.index.IndexCollection")
         with atomic_path(index_dir, is_dir=True) as tmp_index:
             logger.info("indexing %d documents with Anserini (%d threads)", count, threads)
             indexer.main(["-collection", "JsonCollection", "-input", str(staging), "-index", str(tmp_index),
@@ -84,17 +87,63 @@ def build_bm25_index(corpus: str, index_dir: str | Path, threads: int = 1) -> Pa
 
 
 def _index_doc_count(index_dir: Path) -> int:
-    reader = jvm.pyserini("pyserini.index.lucene").LuceneIndexReader(str(index_dir))
-    return int(reader.stats()["documents"])
+    """Live documents in the Lucene index at ``index_dir`` (what Pyserini's index stats call ``documents``)."""
+    reader = jvm.java_class("io.anserini.index.IndexReaderUtils").getReader(str(index_dir))
+    try:
+        return int(reader.numDocs())
+    finally:
+        reader.close()
 
 
-def open_searcher(index_dir: str | Path, params: BM25Params | None = None):
-    """A configured ``LuceneSearcher`` over ``index_dir``."""
+class LuceneBM25Searcher:
+    """Anserini's ``SimpleSearcher`` (the Java object Pyserini's ``LuceneSearcher`` wraps), with the calls
+    lead_ir makes: BM25 and RM3 settings, ``search`` and ``batch_search``.
+
+    Hits are Anserini's ``ScoredDoc`` objects (``.docid``, ``.score``), as ``LuceneSearcher`` returns
+    them, so Pyserini's ``HybridSearcher`` takes this searcher as its sparse side.
+    """
+
+    def __init__(self, index_dir: str | Path):
+        self.index_dir = str(index_dir)
+        self.object = jvm.java_class("io.anserini.search.SimpleSearcher")(self.index_dir)
+        self.num_docs = int(self.object.get_total_num_docs())
+
+    def set_bm25(self, k1: float, b: float) -> None:
+        self.object.set_bm25(float(k1), float(b))
+
+    def set_rm3(self, fb_terms: int, fb_docs: int, original_query_weight: float) -> None:
+        """RM3 feedback; it reads the stored document vectors (every `lead-ir index bm25` index has them)."""
+        if not self.object.reader.getTermVectors(0):
+            raise LeadIRError(f"{self.index_dir}: RM3 needs stored document vectors; rebuild the index with "
+                              f"`lead-ir index bm25`")
+        # (collection class, fb terms, fb docs, original query weight, debug, filter non-English terms):
+        # the arguments LuceneSearcher.set_rm3 passes for an index with document vectors
+        self.object.set_rm3(None, int(fb_terms), int(fb_docs), float(original_query_weight), False, True)
+
+    def search(self, query: str, k: int = 10) -> list:
+        return self.object.search(query, int(k))
+
+    def batch_search(self, queries: list[str], qids: list[str], k: int = 10, threads: int = 1) -> dict[str, list]:
+        array_list = jvm.java_class("java.util.ArrayList")
+        texts, ids = array_list(), array_list()
+        for text in queries:
+            texts.add(text)
+        for qid in qids:
+            ids.add(qid)
+        results = self.object.batch_search(texts, ids, int(k), int(threads))
+        return {entry.getKey(): entry.getValue() for entry in results.entrySet().toArray()}
+
+    def close(self) -> None:
+        self.object.close()
+
+
+def open_searcher(index_dir: str | Path, params: BM25Params | None = None) -> LuceneBM25Searcher:
+    """A configured :class:`LuceneBM25Searcher` over ``index_dir``."""
     index_dir = Path(index_dir)
     if not (index_dir / "segments_1").exists() and not any(index_dir.glob("segments_*")):
         raise LeadIRError(f"{index_dir}: not a Lucene index; build one with `lead-ir index bm25`")
     params = params or BM25Params()
-    searcher = jvm.pyserini("pyserini.search.lucene").LuceneSearcher(str(index_dir))
+    searcher = LuceneBM25Searcher(index_dir)
     searcher.set_bm25(params.k1, params.b)
     if params.rm3:
         searcher.set_rm3(params.fb_terms, params.fb_docs, params.original_query_weight)

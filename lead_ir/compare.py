@@ -145,8 +145,9 @@ class Comparison:
         text = (f"{self.n_queries} judged queries; {self.test} test{extra}, {self.correction} correction over "
                 f"{self.settings.get('comparisons', 0)} comparisons per metric, alpha={self.alpha}; superscripts name "
                 f"the runs a row beats; delta and 95% paired-t CI are against {self.baselines[0]}.")
-        if self.settings.get("seeds_note"):
-            text += " " + self.settings["seeds_note"]
+        for note in ("seeds_note", "precision_note"):
+            if self.settings.get(note):
+                text += " " + self.settings[note]
         if self.cost_fields():
             text += " Costs: " + (self.costs_caption or "as given per run") + "."
         return text

@@ -3,6 +3,10 @@
 Stage modules define their own dataclasses (fields with ``metadata={"help": ...}``); this
 module turns YAML mappings into them, checks every key and value, and saves the resolved
 config beside the outputs.
+
+Every numeric field declares the values it allows next to its default, ``number(2e-5, POSITIVE, "help")``
+(a :class:`Bound` in the field's ``metadata["check"]``); :func:`from_dict` checks it for YAML values and
+``key=value`` overrides alike, so a bad number is one line naming the key, the value and the allowed range.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import math
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -21,6 +26,73 @@ import yaml
 from lead_ir.errors import ConfigError, closest
 
 C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The numbers a config field allows: ``low``/``high`` (open or closed; None: unbounded), and 0 besides when
+    ``zero``. It holds for every number of the field's value: an ``int | None``'s number, each item of a list,
+    each value of a mapping. Floats are always finite. The wording is the command line's
+    (:mod:`lead_ir.cli.argtypes`)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    zero: bool = False
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.zero and value == 0:
+            return True
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self, integer: bool) -> str:
+        """The allowed range in words: 'a positive integer (>= 1)', 'a finite number > 0', 'a number in [0, 1)'."""
+        lo, hi = (f"{x:g}" if x is not None else "" for x in (self.low, self.high))
+        noun = "an integer" if integer else "a number"
+        if self.low is not None and self.high is not None:
+            if self.low_open == self.high_open:
+                text = f"{noun} {'strictly ' if self.low_open else ''}between {lo} and {hi}"
+            else:
+                text = f"{noun} in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
+        elif self.low is not None and integer:
+            least = math.floor(self.low) + 1 if self.low_open else math.ceil(self.low)
+            text = "a positive integer (>= 1)" if least == 1 else f"an integer >= {least}"
+        elif self.low is not None:
+            text = f"a finite number {'>' if self.low_open else '>='} {lo}"
+        else:
+            text = "an integer" if integer else "a finite number"
+            text += f" {'<' if self.high_open else '<='} {hi}" if self.high is not None else ""
+        return f"0 or {text}" if self.zero else text
+
+
+POSITIVE = Bound(low=0, low_open=True)  # sizes, counts, steps, learning rates, temperatures
+NON_NEGATIVE = Bound(low=0)  # seeds, thread counts (0: default), weights, "every N steps" (0: off)
+UNIT = Bound(low=0, high=1)  # [0, 1]: shares such as warmup_ratio, BM25 b
+PROBABILITY = Bound(low=0, high=1, low_open=True, high_open=True)  # (0, 1): significance levels, held-out shares
+BELOW_ONE = Bound(low=0, high=1, high_open=True)  # [0, 1): an optional held-out share (0: none)
+FINITE = Bound()  # any finite number (an integer for an int field)
+
+
+def at_least(n: int, zero: bool = False) -> Bound:
+    """Integers >= ``n`` (and 0 besides when ``zero``: a "0 means automatic" setting)."""
+    return Bound(low=n, zero=zero)
+
+
+def number(default: Any = dataclasses.MISSING, check: Bound | None = None, help: str = "", *,
+           factory: Any = dataclasses.MISSING) -> Any:
+    """A numeric dataclass field with its allowed values declared beside its default (``factory`` for a list or
+    mapping): ``lr: float = number(2e-5, POSITIVE, "peak learning rate")``."""
+    if not isinstance(check, Bound):
+        raise TypeError("number() needs a Bound: POSITIVE, NON_NEGATIVE, UNIT, PROBABILITY, BELOW_ONE, FINITE, ...")
+    metadata = {"check": check} | ({"help": help} if help else {})
+    if factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _is_dataclass_type(tp: Any) -> bool:
@@ -37,8 +109,9 @@ def _yaml_value(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: the value is nested too deeply to be a config value") from None
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check/convert ``value`` against the annotation ``tp`` (YAML values or override strings)."""
+def _coerce(value: Any, tp: Any, where: str, check: Bound | None = None, nullable: bool = False) -> Any:
+    """Check/convert ``value`` against the annotation ``tp`` (YAML values or override strings) and every number in
+    it against the field's declared ``check``."""
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -51,9 +124,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
+                return _coerce(value, arg, where, check, nullable or type(None) in args)
+            except ConfigError as exc:  # a list's error comes from the list form (seeds: N or [s1, s2])
+                shaped = isinstance(value, (list, tuple)) and get_origin(arg) in (list, tuple)
+                errors.insert(0 if shaped else len(errors), str(exc))
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin is Literal:
         choices = get_args(tp)
@@ -72,14 +146,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, found {value!r}")
         (arg,) = get_args(tp)[:1] or (Any,)
-        return [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(v, arg, f"{where}[{i}]", check) for i, v in enumerate(value)]
     if origin is dict:
         if isinstance(value, str):
             value = _yaml_value(value, where)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, found {value!r}")
         kt, vt = get_args(tp) or (Any, Any)
-        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}", check) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -87,22 +161,33 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{where}: expected true or false, found {value!r}")
     if tp in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, found {value!r}")
-        try:
-            out = tp(value)
-        except (TypeError, ValueError, OverflowError):
-            raise ConfigError(f"{where}: expected {tp.__name__}, found {value!r}") from None
-        if tp is float and not math.isfinite(out):
-            raise ConfigError(f"{where}: expected a finite number, found {value!r}")
-        if tp is int and isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"{where}: expected an integer, found {value!r}")
-        return out
+        return _number(value, tp, where, check, nullable)
     if tp is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where}: expected a string, found {value!r}")
         return "" if value is None else str(value)
     return value
+
+
+def _number(value: Any, tp: type, where: str, check: Bound | None, nullable: bool) -> int | float:
+    """``value`` as an int or finite float within ``check``; else one line naming the key, the value and the range."""
+    if check is None:
+        expected = tp.__name__
+    else:
+        expected = check.describe(tp is int) + (" or null" if nullable else "")
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {'a number' if check is None else expected}, found {value!r}")
+    try:
+        out = tp(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{where}: expected {expected}, found {value!r}") from None
+    if tp is float and not math.isfinite(out):
+        raise ConfigError(f"{where}: expected {'a finite number' if check is None else expected}, found {value!r}")
+    if tp is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{where}: expected {'an integer' if check is None else expected}, found {value!r}")
+    if check is not None and not check.allows(out):
+        raise ConfigError(f"{where}: expected {expected}, found {value!r}")
+    return out
 
 
 def from_dict(cls: type[C], data: dict, where: str = "") -> C:
@@ -114,7 +199,7 @@ def from_dict(cls: type[C], data: dict, where: str = "") -> C:
         name = f"{where}.{key}" if where else str(key)
         if key not in fields:
             raise ConfigError(f"unknown config key '{name}'{closest(str(key), fields)}")
-        kwargs[key] = _coerce(value, hints[key], name)
+        kwargs[key] = _coerce(value, hints[key], name, fields[key].metadata.get("check"))
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
@@ -177,24 +262,16 @@ def _override_value(item: str, raw: str) -> Any:
 
 
 def load_yaml(path: str | Path) -> dict:
-    from lead_ir.fileio import read_text
+    """A YAML config file as a mapping (:func:`lead_ir.fileio.read_yaml`: ``safe_load``, one-line errors)."""
+    from lead_ir.errors import LeadIRError
+    from lead_ir.fileio import read_yaml
 
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} not found")
-    if not path.is_file():
-        raise ConfigError(f"config path {path} is not a file; pass a YAML file")
     try:
-        data = yaml.safe_load(read_text(path)) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: not a config (nested too deeply); check the file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
-    return data
+        return read_yaml(path, what="config file", fix="fix the file", name_it=False)
+    except ConfigError:
+        raise
+    except LeadIRError as exc:  # the config's own error class, with read_yaml's message
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None) -> C:

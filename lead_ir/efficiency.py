@@ -16,7 +16,6 @@ hand-made side file of that shape (JSON, or CSV with a ``run`` column) for ``lea
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import platform
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir.errors import InputFormatError, LeadIRError
+from lead_ir.precision import DEFAULT_PRECISION, cpu_bf16_supported, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    from lead_ir.precision import cpu_bf16_supported
-
     simd = torch.backends.cpu.get_cpu_capability() + ("+BF16" if cpu_bf16_supported() else "")
     text = f"{cpu}, {os.cpu_count()} cores, {simd}, torch {torch.__version__.split('+')[0]}"
     if torch.cuda.is_available():
@@ -82,8 +80,9 @@ def index_size(index_dir: str | os.PathLike) -> int:
 
 
 def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str], warmup: int = 5,
-                  threads: int = 1) -> dict[str, dict]:
-    """Per model: p50/p95 milliseconds to encode one query (batch 1, ``threads`` torch threads, float32).
+                  threads: int = 1, precision: str = DEFAULT_PRECISION) -> dict[str, dict]:
+    """Per model: p50/p95 milliseconds to encode one query (batch 1, ``threads`` torch threads, ``precision``
+    on the CPU: the one its index was encoded in, as `lead-ir search dense` embeds queries).
 
     Every query is timed once per model; models take turns query by query (see the module docstring).
     Returns ``{name: {"query_ms_p50", "query_ms_p95", "queries"}}``.
@@ -97,7 +96,9 @@ def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str
     if not queries:
         raise LeadIRError("query latency needs at least one query; give a non-empty topic set")
     # the query path of `lead-ir search dense` (the one Embedder), one query per call
-    embedders = {name: Embedder(DenseEncoder.from_pretrained(resolve_model(str(path))).to("cpu"), "query", 1)
+    resolved = resolve_precision(precision, "cpu")
+    embedders = {name: Embedder(DenseEncoder.from_pretrained(resolve_model(str(path))).to("cpu"), "query", 1,
+                                precision=resolved)
                  for name, path in models.items()}
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -133,10 +134,9 @@ def read_costs_file(path: str | os.PathLike) -> tuple[dict[str, dict], str | Non
     if not path.is_file():
         raise LeadIRError(f"{path}: no such cost file; give a JSON or CSV file of run name -> figures")
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(path, exc.lineno, f"not valid JSON ({exc.msg})") from None
+        from lead_ir.fileio import read_json
+
+        data = read_json(path, what="cost file", fix="give a JSON object of run name -> {field: number}")
         if isinstance(data, dict) and isinstance(data.get("_caption"), str):
             caption = data.pop("_caption")
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):

@@ -49,6 +49,22 @@ def max_length_for(encoder, kind: str, max_length: int | None = None) -> int:
     return length
 
 
+def require_passage_encoder(encoder, name: object = None) -> None:
+    """Refuse a query student (``spec.tower == "query"``) where passages are to be embedded: its passages are
+    its teacher's vectors, so the corpus is encoded (and indexed) with the teacher.
+
+    Raises:
+        LeadIRError: one line naming the teacher to encode with.
+    """
+    spec = getattr(encoder, "spec", None)
+    if getattr(spec, "tower", "both") == "query":
+        space = spec.passage_space
+        teacher = space.model or space.model_dir
+        raise LeadIRError(f"{name or 'this model'} is a query student (it encodes queries only) of the passage space "
+                          f"of {teacher}; encode passages with its teacher (`lead-ir encode --model {teacher}`) and "
+                          f"search that index with the query student")
+
+
 class Embedder:
     """Embeds texts as queries or passages with a dense encoder, on the encoder's device.
 
@@ -67,6 +83,8 @@ class Embedder:
                  precision: str = "fp32", window: int = WINDOW):
         if batch_size < 1 or window < 1:
             raise LeadIRError(f"batch size ({batch_size}) and chunk size ({window}) must be positive; give 1 or more")
+        if kind == "passage":
+            require_passage_encoder(encoder)
         self.encoder = encoder
         self.kind = kind
         self.max_length = max_length_for(encoder, kind, max_length)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir.errors import IndexMismatchError, LeadIRError
-from lead_ir.fileio import atomic_open, read_json, weights_fingerprint, write_json
-from lead_ir.precision import PRECISIONS, resolve_precision
+from lead_ir.fileio import atomic_open, atomic_path, read_json, weights_fingerprint, write_json
+from lead_ir.precision import DEFAULT_PRECISION, PRECISIONS, resolve_precision
 from lead_ir.records import Doc
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,10 @@ class EncodeOptions:
 
     batch_size: int = 64
     max_length: int | None = None  # None: the checkpoint's passage_max_len (capped: embed.max_length_for)
-    # auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, fp32 elsewhere (lead_ir.precision);
-    # fp16: half-precision weights, GPU only. Vectors are float32 whatever the precision.
-    precision: str = "auto"
+    # None: fp32, the same vectors on every machine; auto: bf16 autocast on a GPU or a CPU with
+    # AVX512-BF16/AMX, fp32 elsewhere (lead_ir.precision); fp16: half-precision weights, GPU only.
+    # Vectors are float32 whatever the precision.
+    precision: str | None = None
     fp16: bool = False  # alias of precision="fp16"
     bf16: bool = False  # alias of precision="bf16"
     chunk_size: int = 16384  # documents per sorted window and per file on disk
@@ -52,13 +53,12 @@ class EncodeOptions:
             raise LeadIRError(f"shard {i}/{n} is invalid; use i/n with 0 <= i < n, e.g. 0/4")
         if self.fp16 and self.bf16:
             raise LeadIRError("--fp16 and --bf16 exclude each other; pick one")
-        if self.precision not in PRECISIONS:
+        if self.precision is not None and self.precision not in PRECISIONS:
             raise LeadIRError(f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
         alias = "fp16" if self.fp16 else "bf16" if self.bf16 else None
-        if alias and self.precision not in ("auto", alias):
+        if alias and self.precision not in (None, alias):
             raise LeadIRError(f"--{alias} contradicts --precision {self.precision}; give one of them")
-        if alias:
-            self.precision = alias
+        self.precision = alias or self.precision or DEFAULT_PRECISION
         if self.batch_size < 1 or self.chunk_size < 1:
             raise LeadIRError("batch size and chunk size must be positive")
 
@@ -110,32 +110,45 @@ def work_dir_for(index_dir: Path) -> Path:
 
 
 class ChunkStore:
-    """Finished embedding chunks of one encode run, in a folder tied to the run's settings."""
+    """Finished embedding chunks of one encode run, in a folder tied to the run's settings (``state.json``).
+
+    The folder appears with its first finished chunk, never before: a run refused before then (an empty
+    corpus, a bad option, a damaged file) leaves the disk as it found it. A folder left by an attempt
+    with other settings counts as empty and is replaced, likewise, only by a first finished chunk.
+    """
 
     def __init__(self, directory: Path, signature: dict):
         self.directory = directory
         self.signature = signature
         state = directory / STATE_FILE
-        if directory.exists() and (not state.exists() or read_json(state) != signature):
-            logger.info("settings changed since the last attempt; discarding %s", directory)
-            shutil.rmtree(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        if not state.exists():
-            write_json(state, signature)
+        self._stale = directory.exists() and (not state.exists() or read_json(state) != signature)
 
-    def _paths(self, number: int) -> tuple[Path, Path]:
-        stem = self.directory / f"chunk-{number:06d}"
+    def _paths(self, number: int, directory: Path | None = None) -> tuple[Path, Path]:
+        stem = (directory or self.directory) / f"chunk-{number:06d}"
         return stem.with_suffix(".npy"), stem.with_suffix(".ids")
 
     def finished(self) -> int:
         """How many chunks, counted from 0 without a gap, are complete."""
+        if self._stale:
+            return 0
         count = 0
         while all(p.exists() for p in self._paths(count)):
             count += 1
         return count
 
     def write(self, number: int, ids: list[str], vectors: np.ndarray) -> None:
-        npy, ids_path = self._paths(number)
+        if self.directory.is_dir() and not self._stale:
+            self._write(self.directory, number, ids, vectors)
+            return
+        if self._stale:
+            logger.info("settings changed since the last attempt; replacing %s", self.directory)
+        with atomic_path(self.directory, is_dir=True) as tmp:  # the folder appears holding its first chunk
+            write_json(tmp / STATE_FILE, self.signature)
+            self._write(tmp, number, ids, vectors)
+        self._stale = False
+
+    def _write(self, directory: Path, number: int, ids: list[str], vectors: np.ndarray) -> None:
+        npy, ids_path = self._paths(number, directory)
         with atomic_open(npy, "wb") as fh:
             np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32))
         with atomic_open(ids_path) as fh:  # written last: its presence marks the chunk finished
@@ -254,16 +267,19 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
         keep_chunks: keep the float32 chunk folder after the index is written.
     """
     from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
-    from lead_ir.embed import max_length_for
-    from lead_ir.index import build_index_dir
+    from lead_ir.embed import max_length_for, require_passage_encoder
+    from lead_ir.index import build_index_dir, make_index
     from lead_ir.models.encoder import DenseEncoder
+    from lead_ir.models.space import weights_digest
     from lead_ir.resolve import resolve_model
 
     options = options or EncodeOptions()
     index_dir = Path(index_dir)
     model_dir = resolve_model(model)
     encoder = DenseEncoder.from_pretrained(model_dir)
+    require_passage_encoder(encoder, model)  # a query student: encode with its teacher
     max_length = max_length_for(encoder, "passage", options.max_length)  # what the embedder will use
+    make_index(encoder.dim, factory)  # a --factory FAISS cannot build is refused before any encoding
     fingerprint = corpus_fingerprint(corpus)
     store = ChunkStore(work_dir_for(index_dir), encode_signature(model_dir, encoder.spec, options, corpus,
                                                                  fingerprint, max_length))
@@ -275,7 +291,9 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
     if count == 0:
         raise LeadIRError(f"{corpus}: no documents to encode" + (f" in shard {options.shard[0]}/{options.shard[1]}"
                                                                  if options.shard[1] > 1 else ""))
-    meta = {"model": str(model), "model_dir": str(model_dir.resolve()), "pooling": encoder.spec.pooling,
+    # weights_digest: the passage space, which a query student's recorded teacher must match (lead_ir.models.space)
+    meta = {"model": str(model), "model_dir": str(model_dir.resolve()), "weights_digest": weights_digest(model_dir),
+            "pooling": encoder.spec.pooling,
             "normalize": encoder.spec.normalize, "dim": encoder.dim, "max_length": max_length,
             "passage_prefix": encoder.spec.passage_prefix, "query_prefix": encoder.spec.query_prefix,
             "query_max_len": encoder.spec.query_max_len, "corpus": corpus, "corpus_fingerprint": fingerprint,

@@ -23,15 +23,68 @@ def _tmp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else wrote there) or gone: leave the rest
+            break
+
+
+@contextlib.contextmanager
+def made_parents(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the missing folders above ``path`` for the block; if the block fails, remove those it created
+    (when still empty), so a refused command leaves the disk as it found it. Yields ``path``'s parent."""
+    parent = Path(path).parent
+    missing = _missing(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        yield parent
+    except BaseException:
+        _remove_empty(missing)
+        raise
+
+
+@contextlib.contextmanager
+def new_folder(folder: str | os.PathLike, enabled: bool = True) -> Iterator[Path]:
+    """For a block that may create the output folder ``folder`` (e.g. files derived from checked inputs) and
+    then refuse: when ``folder`` did not exist before the block, a failure removes it, with what the block
+    wrote in it, and the parent folders made for it. ``enabled`` False: a no-op (e.g. on non-main ranks)."""
+    folder = Path(folder)
+    missing = _missing(folder) if enabled else []
+    try:
+        yield folder
+    except BaseException:
+        if missing:
+            shutil.rmtree(folder, ignore_errors=True)
+            _remove_empty(missing[1:])
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
 
     For ``is_dir=True`` the temporary directory is created; an existing ``path`` directory is
-    replaced only after the new one is complete. On any exception the temporary is removed.
+    replaced only after the new one is complete. On any exception the temporary is removed, and so
+    are the parent folders this call created (:func:`made_parents`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with made_parents(path), _atomic_path(path, is_dir) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path, is_dir: bool) -> Iterator[Path]:
     tmp = _tmp_sibling(path)
     if is_dir:
         tmp.mkdir()
@@ -113,16 +166,159 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
         fh.write("\n")
 
 
-def read_json(path: str | os.PathLike) -> dict:
+# --------------------------------------------------------------------------- checked readers of artifacts
+# Every file the toolkit reads back (JSON sidecars and manifests, YAML, .npy arrays, weights and checkpoints)
+# is read by one of the readers below: a missing, damaged or truncated file is one LeadIRError line naming the
+# file and what to do, never a traceback; nothing read can run code (no pickles, no YAML tags).
+
+def default_fix(path: str | os.PathLike) -> str:
+    """The advice for a damaged file that names no better one: re-create it, or delete its folder."""
+    return f"re-create it, or delete {Path(path).parent} and rebuild it"
+
+
+def _short(text: object, limit: int = 160) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+_JSON_NAMES = {dict: "a JSON object", list: "a JSON array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a number", type(None): "null"}
+
+
+def _type_name(value: object) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _wanted(types: type | tuple) -> str:
+    return " or ".join(_JSON_NAMES.get(t, t.__name__) for t in (types if isinstance(types, tuple) else (types,)))
+
+
+def _is(value: object, types: type | tuple) -> bool:
+    """``isinstance`` where a JSON boolean is not an integer or a number."""
+    types = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _read_bytes(path: Path, what: str, fix: str) -> bytes:
+    if not path.exists():
+        raise LeadIRError(f"{path}: {what} not found; {fix}")
+    if path.is_dir():
+        raise LeadIRError(f"{path}: is a directory where the {what} is expected; {fix}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LeadIRError(os_error_message(exc, path)) from None
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", fix: str | None = None,
+              expect: type | tuple = dict, fields: dict[str, type | tuple] | None = None,
+              required: tuple[str, ...] = ()):
+    """The parsed JSON file ``path`` (the one JSON reader of the package), checked.
+
+    A missing file, undecodable bytes, invalid or truncated JSON, a top-level value that is not ``expect``,
+    a ``required`` key that is absent or a key of ``fields`` whose value is not of its type(s) raise one
+    :class:`LeadIRError` line: the file, what is wrong with it and ``fix`` (default: re-create it, or delete
+    its folder). A JSON boolean is not an integer here.
+    """
+    path = Path(path)
+    fix = fix or default_fix(path)
+    data = _read_bytes(path, what, fix)
+    if data.startswith(BOM):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LeadIRError(f"{path}: damaged {what} (not valid UTF-8 at byte offset {exc.start}); {fix}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = ("empty file" if not text.strip()
+                   else f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+        raise LeadIRError(f"{path}: damaged or truncated {what} ({problem}); {fix}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise LeadIRError(f"{path}: damaged {what} ({_short(exc, 80)}); {fix}") from None
+    except RecursionError:
+        raise LeadIRError(f"{path}: damaged {what} (JSON nested too deeply); {fix}") from None
+    if not _is(obj, expect):
+        raise LeadIRError(f"{path}: damaged {what} (expected {_wanted(expect)} at the top level, found "
+                          f"{_type_name(obj)}); {fix}")
+    if isinstance(obj, dict):
+        for key in required:
+            if key not in obj:
+                raise LeadIRError(f"{path}: damaged {what} (no '{key}' entry); {fix}")
+        for key, types in (fields or {}).items():
+            if key in obj and not _is(obj[key], types):
+                raise LeadIRError(f"{path}: damaged {what} ('{key}' should be {_wanted(types)}, found "
+                                  f"{_type_name(obj[key])}); {fix}")
+    return obj
+
+
+def dataclass_fields_types(cls) -> dict[str, type | tuple]:
+    """``{field: JSON type(s)}`` of a dataclass whose fields have plain defaults (for :func:`read_json`)."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(cls):
+        default = f.default
+        if isinstance(default, bool):
+            out[f.name] = bool
+        elif isinstance(default, int):
+            out[f.name] = int
+        elif isinstance(default, float):
+            out[f.name] = (int, float)
+        elif isinstance(default, str):
+            out[f.name] = str
+    return out
+
+
+def read_json_dataclass(cls, path: str | os.PathLike, what: str, fix: str | None = None):
+    """A dataclass from the JSON object at ``path``: unknown keys are ignored; a key of the wrong type, or a
+    value the dataclass refuses, is one :class:`LeadIRError` line naming the file."""
+    import dataclasses
+
+    data = read_json(path, what=what, fix=fix, fields=dataclass_fields_types(cls))
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except (LeadIRError, TypeError, ValueError, KeyError, AttributeError) as exc:  # a value the class refuses
+        raise LeadIRError(f"{path}: damaged {what} ({_short(exc, 200)}); {fix or default_fix(path)}") from None
+
+
+def read_yaml(path: str | os.PathLike, what: str = "YAML file", fix: str = "fix the file",
+              expect: type | tuple = dict, name_it: bool = True):
+    """The parsed YAML file ``path`` (``yaml.safe_load``: no tags, nothing constructed), checked: the one
+    YAML reader of the package.
+
+    Missing, undecodable, invalid, too deeply nested or of the wrong top-level type: one :class:`LeadIRError`
+    line naming the file (and the line, for a syntax error; ``name_it`` adds ``what`` there). An empty file is
+    ``{}`` when a mapping is expected.
+    """
+    import yaml
+
     path = Path(path)
     if not path.exists():
-        raise LeadIRError(f"{path}: file not found; check the path")
+        raise LeadIRError(f"{what} {path} not found; check the path")
+    if not path.is_file():
+        raise LeadIRError(f"{what} {path} is not a file; pass a YAML file")
+    label = f"{what} is " if name_it else ""
     try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise LeadIRError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        data = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise LeadIRError(f"{path}{line}: {label}not valid YAML ({_short(getattr(exc, 'problem', None) or exc)}); "
+                          f"{fix}") from None
     except RecursionError:
-        raise LeadIRError(f"{path}: not valid JSON here (nested too deeply); rebuild or fix the file") from None
+        raise LeadIRError(f"{path}: {label}not valid YAML here (nested too deeply); {fix}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise LeadIRError(f"{path}: {label}not valid YAML here ({_short(exc, 80)}); {fix}") from None
+    if data is None and expect is dict:
+        data = {}
+    if not _is(data, expect):
+        raise LeadIRError(f"{path}: {label}not a YAML mapping at the top level (found {type(data).__name__}); "
+                          f"{fix}")
+    return data
 
 
 # --------------------------------------------------------------------------- text inputs
@@ -258,24 +454,159 @@ def read_text(path: str | os.PathLike) -> str:
         return fh.read()
 
 
-def load_npy(path: str | os.PathLike, mmap: bool = False):
-    """A ``.npy`` array with ``allow_pickle=False`` (object arrays, which unpickle, are refused), one-line errors."""
+def load_npy(path: str | os.PathLike, mmap: bool = False, fix: str | None = None):
+    """A ``.npy`` array with ``allow_pickle=False`` (object arrays, which unpickle, are refused), checked.
+
+    The header is read first: a file that is not an array, whose header is damaged, or whose size is not
+    the one its header describes (truncated) is one :class:`LeadIRError` line naming the file and ``fix``.
+    """
     import numpy as np
+    from numpy.lib import format as npy_format
 
     path = Path(path)
+    fix = fix or "rebuild the folder that holds it"
     if not path.is_file():
-        raise LeadIRError(f"{path}: missing array file; rebuild the folder that holds it")
+        raise LeadIRError(f"{path}: missing array file; {fix}")
+    bad = (ValueError, TypeError, SyntaxError, EOFError, OverflowError, MemoryError, UnicodeDecodeError, KeyError)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise LeadIRError(f"{path}: damaged .npy file (not a NumPy array file); {fix}")
+            fh.seek(0)
+            version = npy_format.read_magic(fh)
+            header = {(1, 0): npy_format.read_array_header_1_0,
+                      (2, 0): npy_format.read_array_header_2_0}.get(version)
+            if header is not None:
+                shape, _, dtype = header(fh)
+                if dtype.hasobject:
+                    raise LeadIRError(f"{path}: refused to load an object array (it would be unpickled and could "
+                                      f"run code); lead_ir reads numeric .npy files only, {fix}")
+                expected = fh.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if expected != size:
+                    raise LeadIRError(f"{path}: truncated or damaged .npy file ({size} bytes, its header describes "
+                                      f"{expected}); {fix}")
+    except LeadIRError:
+        raise
+    except OSError as exc:
+        raise LeadIRError(os_error_message(exc, path)) from None
+    except Exception as exc:  # parsing the header of a damaged file: ValueError, SyntaxError, tokenize.TokenError...
+        raise LeadIRError(f"{path}: damaged .npy file (unreadable header: {_short(exc)}); {fix}") from None
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc) or "Python objects" in str(exc):
             raise LeadIRError(f"{path}: refused to load an object array (it would be unpickled and could run code); "
-                              f"lead_ir reads numeric .npy files only, rebuild it") from None
-        raise LeadIRError(f"{path}: damaged .npy file ({' '.join(str(exc).split())[:160]}); rebuild it") from None
-    except (EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise
-        raise LeadIRError(f"{path}: damaged or truncated .npy file ({exc}); rebuild it") from None
+                              f"lead_ir reads numeric .npy files only, {fix}") from None
+        raise LeadIRError(f"{path}: damaged .npy file ({_short(exc)}); {fix}") from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise LeadIRError(os_error_message(exc, path)) from None
+        raise LeadIRError(f"{path}: damaged or truncated .npy file ({_short(exc)}); {fix}") from None
+    except bad as exc:
+        raise LeadIRError(f"{path}: damaged or truncated .npy file ({_short(exc)}); {fix}") from None
+
+
+def load_torch(path: str | os.PathLike, what: str = "checkpoint", fix: str | None = None):
+    """``torch.load(weights_only=True)``: tensors and plain containers only, so a crafted pickle cannot run
+    code. A missing, truncated or damaged file, or one that holds other objects, is one :class:`LeadIRError`
+    line naming the file and ``fix``."""
+    import pickle
+    import re
+
+    import torch
+
+    path = Path(path)
+    fix = fix or default_fix(path)
+    if not path.is_file():
+        raise LeadIRError(f"{path}: missing {what} file; {fix}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        reason = f"it references {found.group(1)}" if found else "it holds objects other than tensors and lists"
+        raise LeadIRError(f"{path}: refused to load ({reason}); lead_ir loads {what}s with "
+                          f"torch.load(weights_only=True) and never unpickles code; {fix}") from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise LeadIRError(os_error_message(exc, path)) from None
+        raise LeadIRError(f"{path}: unreadable {what} ({_short(exc, 200)}); {fix}") from None
+    except (RuntimeError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError,
+            OverflowError, UnicodeDecodeError) as exc:
+        raise LeadIRError(f"{path}: unreadable {what} ({_short(exc, 200)}); {fix}") from None
+
+
+WEIGHTS_FIX = "download or save the model again"
+
+
+def check_weights_file(file: str | os.PathLike, fix: str = WEIGHTS_FIX) -> None:
+    """Refuse a truncated or damaged weights file (e.g. an interrupted download) before loading it.
+
+    ``*.safetensors``: the 8-byte header length, the JSON header and the tensors' byte ranges must fit
+    the file exactly. ``*.bin``/``*.pt``: a PyTorch zip archive must end in a complete zip directory; it is
+    loaded later with ``weights_only=True``, never as an arbitrary pickle.
+    """
+    import struct
+    import zipfile
+
+    file = Path(file)
+    try:
+        size = file.stat().st_size
+        if file.suffix == ".safetensors":
+            with open(file, "rb") as fh:
+                head = fh.read(8)
+                if len(head) < 8:
+                    raise LeadIRError(f"{file}: truncated weights ({size} bytes, no safetensors header); {fix}")
+                (length,) = struct.unpack("<Q", head)
+                if length > size - 8:
+                    raise LeadIRError(f"{file}: truncated weights (header says {length} bytes, file has {size}); "
+                                      f"{fix}")
+                raw = fh.read(length)
+        elif file.suffix in (".bin", ".pt"):
+            if not zipfile.is_zipfile(file):
+                raise LeadIRError(f"{file}: truncated, damaged or legacy-pickle weights (not a PyTorch zip archive; "
+                                  f"lead_ir does not unpickle legacy files); {fix}, preferably as safetensors")
+            return
+        else:
+            return
+    except OSError as exc:
+        raise LeadIRError(os_error_message(exc, file)) from None
+    try:
+        header = json.loads(raw)
+        ends = [int(v["data_offsets"][1]) for k, v in header.items()
+                if k != "__metadata__" and isinstance(v, dict) and len(v.get("data_offsets", ())) == 2]
+    except (UnicodeDecodeError, ValueError, RecursionError, AttributeError, TypeError, KeyError, IndexError):
+        raise LeadIRError(f"{file}: damaged weights (unreadable safetensors header); {fix}") from None
+    expected = 8 + length + max(ends, default=0)
+    if expected != size:
+        raise LeadIRError(f"{file}: truncated or damaged weights ({size} bytes, the header describes "
+                          f"{expected}); {fix}")
+
+
+# The JSON files of a model folder that transformers, tokenizers, sentence-transformers and lead_ir parse:
+# name -> (what it is, its top-level type). Other JSON files (e.g. a model card's data_config.json) are not read.
+MODEL_JSON = {"config.json": ("model config", dict), "tokenizer.json": ("tokenizer file", dict),
+              "tokenizer_config.json": ("tokenizer config", dict),
+              "special_tokens_map.json": ("tokenizer file", dict), "added_tokens.json": ("tokenizer file", dict),
+              "generation_config.json": ("model config", dict),
+              "modules.json": ("sentence-transformers file", list),
+              "sentence_bert_config.json": ("sentence-transformers file", dict),
+              "config_sentence_transformers.json": ("sentence-transformers file", dict),
+              "lead_ir_encoder.json": ("lead_ir encoder spec", dict),
+              "lead_ir_colbert.json": ("ColBERT spec", dict),
+              "lead_ir_cross_encoder.json": ("cross-encoder spec", dict)}
+
+
+def check_model_json(directory: str | os.PathLike, fix: str = WEIGHTS_FIX) -> None:
+    """Read the JSON files of a model folder that libraries parse (:data:`MODEL_JSON`: ``config.json``,
+    tokenizer files, lead_ir's and sentence-transformers' sidecars, the modules' ``*/config.json``) through
+    :func:`read_json` first, so a damaged one is one line naming it instead of a library's traceback."""
+    directory = Path(directory)
+    files = [directory / name for name in MODEL_JSON] + sorted(directory.glob("*/config.json"))
+    for file in files:
+        if file.is_file():
+            what, expect = MODEL_JSON.get(file.name, ("sentence-transformers file", dict))
+            read_json(file, what=what, fix=fix, expect=expect)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -78,6 +78,24 @@ def _check_runs(runs: list[RunDict], names: list[str]) -> None:
         raise LeadIRError(f"run names must be unique, got {names}")
 
 
+def check_overlap(runs: list[RunDict], names: list[str]) -> None:
+    """Refuse runs that share no query (their fusion would mean nothing); warn, with the counts, when they
+    share only some. A query counts for a run when the run retrieves something for it."""
+    answered = [{q for q, hits in run.items() if hits} for run in runs]
+    every = set().union(*answered)
+    common = set.intersection(*answered)
+    if not common:
+        sizes = ", ".join(f"{name} {len(qids)}" + (f" (e.g. {min(qids)})" if qids else "")
+                          for name, qids in zip(names, answered))
+        raise LeadIRError(f"fuse: the runs share no query (queries per run: {sizes}); fuse runs made on the same "
+                          f"topics")
+    missing = len(every) - len(common)
+    if missing:
+        logger.warning("fuse: the runs share %d of %d queries; %d %s missing from some run and %s fused from the "
+                       "runs that have them", len(common), len(every), missing, "is" if missing == 1 else "are",
+                       "is" if missing == 1 else "are")
+
+
 def _ranx_runs(runs: list[RunDict], names: list[str], qids: list[str] | None = None) -> list:
     """ranx Runs over the queries every run answers (ranx needs equal query sets), limited to ``qids``.
     Used for tuning on dev queries; :func:`fuse` itself keeps every query (see there)."""
@@ -105,12 +123,22 @@ def fuse(runs: list[RunDict], names: list[str], method: str = "rrf", norm: str =
     """Fuse ``runs`` with ranx (``method`` over ``norm``-normalised scores) -> ``{qid: {docid: score}}``.
 
     Nothing is dropped: every document any run retrieves for a query is in the output. A query that
-    only some runs answer is fused from those runs (with their weights); a query only one run answers
-    keeps that run's ranking. Cut the output to a depth when writing it (``write_run(k=...)``).
+    only some runs answer is fused from those runs (with their weights), with one warning giving the
+    counts; a query only one run answers keeps that run's ranking. Cut the output to a depth when
+    writing it (``write_run(k=...)``).
+
+    Raises:
+        LeadIRError: when the runs share no query (see :func:`check_overlap`).
     """
     _check(method, norm)
     _check_runs(runs, names)
     params = check_params(method, params or {}, len(runs))
+    check_overlap(runs, names)
+    return _fuse(runs, names, method, norm, params)
+
+
+def _fuse(runs: list[RunDict], names: list[str], method: str, norm: str, params: dict) -> RunDict:
+    """:func:`fuse` of checked arguments, without the overlap check (dev scoring re-fuses tuned dev runs)."""
     groups: dict[tuple[int, ...], list[str]] = {}
     for qid in sorted(set().union(*runs)):
         members = tuple(i for i, run in enumerate(runs) if run.get(qid))
@@ -131,10 +159,6 @@ def fuse(runs: list[RunDict], names: list[str], method: str = "rrf", norm: str =
         fused = ranx().fuse(ranx_runs, norm=None if norm == "none" else norm, method=RANX_NAMES.get(method, method),
                             params=group_params)
         out.update(_to_dict(fused))
-    if len(groups) > 1:
-        partial = sum(len(q) for m, q in groups.items() if len(m) < len(runs))
-        logger.info("%d quer%s fused from the runs that answer them (not every run does)", partial,
-                    "y" if partial == 1 else "ies")
     return out
 
 
@@ -177,8 +201,10 @@ def fuse_with_dev(runs: list[RunDict], dev_runs: list[RunDict], names: list[str]
     """Tune on a (seeded ``dev_fraction`` of the) dev queries, then fuse the test ``runs``; never tunes on test.
 
     Raises:
-        LeadIRError: when a dev query id also occurs in the test runs.
+        LeadIRError: when a dev query id also occurs in the test runs, or the test runs share no query.
     """
+    _check(method, norm)
+    _check_runs(runs, names)
     if len(dev_runs) != len(runs):
         raise LeadIRError(f"give one dev run per run to fuse: {len(runs)} runs, {len(dev_runs)} dev runs")
     dev_qids = set(qrels) & set().union(*dev_runs)
@@ -188,12 +214,13 @@ def fuse_with_dev(runs: list[RunDict], dev_runs: list[RunDict], names: list[str]
     if leaked:
         raise LeadIRError(f"{len(leaked)} dev quer{'y' if len(leaked) == 1 else 'ies'} (e.g. {sorted(leaked)[0]}) "
                           f"also occur in the runs to fuse; tune on a dev split, never on test queries")
+    check_overlap(runs, names)  # before tuning: runs that share no query are refused without the work
     dev_qrels = {q: qrels[q] for q in dev_qids}
     if method not in TUNABLE:  # nothing to tune (combsum, combmnz, ...): fuse as is
-        _check(method, norm)
-        return fuse(runs, names, method=method, norm=norm), {"params": {}, "dev_queries": len(dev_qids)}
+        return _fuse(runs, names, method, norm, check_params(method, {}, len(runs))), {
+            "params": {}, "dev_queries": len(dev_qids)}
     params = optimize(dev_runs, names, dev_qrels, method=method, norm=norm, metric=metric, step=step)
-    return fuse(runs, names, method=method, norm=norm, params=params), {
+    return _fuse(runs, names, method, norm, check_params(method, params, len(runs))), {
         "params": params, "dev_queries": len(dev_qids), "metric": metric,
         "dev_score": dev_score(dev_runs, names, dev_qrels, method, norm, params, metric)}
 
@@ -240,7 +267,7 @@ def fuse_runs(runs: list[RunDict | str | Path], names: list[str], method: str = 
 def dev_score(dev_runs: list[RunDict], names: list[str], qrels: Qrels, method: str, norm: str, params: dict,
               metric: str) -> float:
     """``metric`` of the dev runs fused with ``params`` over the judged dev queries (what tuning maximised)."""
-    fused = fuse(dev_runs, names, method=method, norm=norm, params=params)
+    fused = _fuse(dev_runs, names, method, norm, check_params(method, params, len(dev_runs)))
     qids = sorted(set(qrels) & {q for q, hits in fused.items() if hits})
     if not qids:
         return float("nan")

@@ -27,7 +27,8 @@ META_FILE = "lead_ir.json"
 INDEX_FILE = "index"
 DOCID_FILE = "docid"
 # Manifest keys that shards of one index must share.
-SHARED_KEYS = ("model_dir", "pooling", "normalize", "dim", "max_length", "passage_prefix", "corpus_fingerprint")
+SHARED_KEYS = ("model_dir", "weights_digest", "pooling", "normalize", "dim", "max_length", "passage_prefix",
+               "corpus_fingerprint", "precision")
 RECONSTRUCT_BLOCK = 65536
 TRAIN_SIZE = 200_000  # vectors sampled (seeded) to train IVF/PQ factories when none is given
 
@@ -169,17 +170,31 @@ def read_docids(index_dir: Path) -> list[str]:
     return [line.rstrip() for line in read_text(path).splitlines()]
 
 
+# lead_ir.json: the entries read back (search, merge, corpus checks), with their JSON types
+META_FIELDS = {"dim": int, "count": int, "pooling": str, "normalize": bool, "shard": str, "corpus_fingerprint": str,
+               "precision": str, "model": str, "model_dir": str, "factory": str, "weights_digest": str,
+               "passage_prefix": str}
+
+
 def load_meta(index_dir: str | Path) -> dict | None:
-    """The ``lead_ir.json`` manifest, or None for folders made by other tools (e.g. Pyserini)."""
+    """The ``lead_ir.json`` manifest, or None for folders made by other tools (e.g. Pyserini); a damaged one
+    is one line naming it."""
     path = Path(index_dir) / META_FILE
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    return read_json(path, what="index manifest", fix=f"re-run `lead-ir encode` to rebuild {path.parent}",
+                     fields=META_FIELDS, required=("dim", "count"))
 
 
 def check_index(index_dir: str | Path, spec, dim: int) -> dict | None:
     """Check an index folder against a query encoder's spec and dim before searching it.
 
+    A query student (``spec.tower == "query"``) is checked against its recorded passage space instead: the
+    index must hold its teacher's passages (:func:`lead_ir.models.space.check_index_space`).
+
     Raises:
-        IndexMismatchError: dim, pooling or normalisation differ, or the docid count is not the vector count.
+        IndexMismatchError: dim, pooling or normalisation differ, the index is of another passage space than a
+            query student's, or the docid count is not the vector count.
     """
     index_dir = Path(index_dir)
     if not (index_dir / INDEX_FILE).is_file():
@@ -192,13 +207,19 @@ def check_index(index_dir: str | Path, spec, dim: int) -> dict | None:
     if not isinstance(meta, dict) or not isinstance(meta.get("dim"), int) or not isinstance(meta.get("count"), int):
         raise IndexMismatchError(f"{index_dir}: damaged {META_FILE} (no integer dim and count); re-run "
                                  f"`lead-ir encode` to rebuild the folder")
+    query_student = getattr(spec, "tower", "both") == "query"
+    if query_student:  # the student pools its own way; the index must hold its teacher's passages
+        from lead_ir.models.space import check_index_space
+
+        check_index_space(index_dir, meta, spec.passage_space)
     if int(meta["dim"]) != dim:
         raise IndexMismatchError(f"{index_dir}: index vectors have dim {meta['dim']} but the query encoder gives "
                                  f"{dim}; search with the model that encoded the corpus ({meta.get('model')})")
-    for key, ours in (("pooling", spec.pooling), ("normalize", spec.normalize)):
-        if meta.get(key) != ours:
-            raise IndexMismatchError(f"{index_dir}: index was encoded with {key}={meta.get(key)} but the query "
-                                     f"encoder uses {key}={ours}; use the same checkpoint for corpus and queries")
+    if not query_student:
+        for key, ours in (("pooling", spec.pooling), ("normalize", spec.normalize)):
+            if meta.get(key) != ours:
+                raise IndexMismatchError(f"{index_dir}: index was encoded with {key}={meta.get(key)} but the query "
+                                         f"encoder uses {key}={ours}; use the same checkpoint for corpus and queries")
     with open(index_dir / DOCID_FILE, "rb") as fh:
         lines = sum(1 for _ in fh)
     if lines != int(meta["count"]):

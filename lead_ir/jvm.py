@@ -3,7 +3,9 @@
 Pyserini 1.6 (Anserini 1.7.1) needs Java >= 21 and asks the JVM for the
 ``jdk.incubator.vector`` module; pyjnius starts the JVM from ``JAVA_HOME`` on the first
 ``jnius`` import, so everything here must happen before that. Every other module calls
-:func:`pyserini` (or :func:`ensure_java`) instead of importing pyserini directly.
+:func:`pyserini` (or :func:`ensure_java`) instead of importing pyserini directly, and Lucene work
+(index, BM25 search) takes Anserini's Java classes from :func:`java_class`, which imports neither torch
+nor transformers.
 """
 
 from __future__ import annotations
@@ -225,6 +227,16 @@ def pyserini(module: str = "pyserini") -> ModuleType:
         reason = " ".join(str(exc).split())[:200]
         raise JavaNotFoundError(f"could not start the JVM of {runtime.home} ({runtime.source}): {reason}; point "
                                 f"JAVA_HOME at a complete JDK {MIN_JAVA}+ or unset it") from None
+
+
+def java_class(name: str):
+    """An Anserini, Lucene or Java class by name (pyjnius ``autoclass``), e.g. ``io.anserini.search.SimpleSearcher``.
+
+    It starts the JVM through ``pyserini.pyclass`` alone (Anserini's jar on the classpath, the same JVM
+    options as Pyserini), so Lucene work never imports ``pyserini.search.lucene``, whose package imports
+    ``pyserini.encode`` and with it torch and transformers (about ten seconds of start-up).
+    """
+    return pyserini("pyserini.pyclass").autoclass(name)
 
 
 def anserini_jar() -> Path | None:

@@ -1,15 +1,29 @@
-"""Numeric precision policy shared by training, the teacher cache and corpus encoding.
+"""The one precision policy of everything that produces vectors, scores or runs.
 
-``auto`` resolves, per device, to the fastest precision that keeps results comparable:
+Machine-independent by default, fast on request:
 
-- CUDA: bfloat16 autocast when the GPU supports it, else float16 (with a gradient scaler in training);
-- CPU: bfloat16 autocast when the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), else
-  float32. Without those instructions bfloat16 is emulated and runs many times *slower* than
-  float32 (a 1024² matmul: 3.3 s vs 0.04 s on a 2-core AVX2 EPYC), so ``auto`` never picks it there;
-- anything else: float32.
+- ``fp32`` is the default of every command, config and API (encode, encode-queries, search, training, the
+  teacher cache, dev evaluation, ``layer_quality``, costs). Its results are the same on every CPU and GPU.
+- ``auto`` is the fast choice, asked for explicitly: bf16 autocast on a GPU that has it (else fp16) and on
+  a CPU with native bfloat16 (AVX512-BF16 or AMX, as torch reports it), fp32 elsewhere. Emulated bf16 (an
+  AVX2 CPU) is many times *slower* than fp32 (a 1024² matmul: 3.3 s vs 0.04 s on a 2-core AVX2 EPYC), so
+  ``auto`` never picks it there. ``lead-ir doctor`` prints what ``auto`` becomes on this machine, and why.
+- ``bf16``/``fp16`` force one (fp16: GPU only).
 
-Autocast only changes the precision of the model's matmuls; outputs that leave a model (vectors
-on disk, scores fed to losses) are cast to float32 by their callers.
+``auto`` is resolved once per comparison, never once per side: the query side of a search uses the
+precision recorded in its index's ``lead_ir.json`` (:func:`query_precision`), ``layer_quality`` embeds
+queries in its passages' precision, a training run's teacher cache and dev evaluation use the training's
+resolved precision (a resume keeps the one its checkpoint recorded), and a study resolves ``auto`` when its
+plan is made, so every arm, index and cost row runs in one precision, named in the leaderboard caption.
+Every index (``lead_ir.json``), training output (``summary.json``, ``trainer_state.json``) and study stage
+manifest records the resolved precision it was produced with.
+
+``LEAD_IR_CPU_BF16=1`` (or ``0``) makes :func:`cpu_bf16_supported` answer yes (or no) whatever the CPU,
+so the paths ``auto`` takes on other hosts are tested on this one (emulated bf16 is slow but numerically
+the same path).
+
+Autocast only changes the precision of the model's matmuls; outputs that leave a model (vectors on disk,
+scores fed to losses) are cast to float32 by their callers.
 """
 
 from __future__ import annotations
@@ -17,16 +31,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 
 from lead_ir.errors import LeadIRError
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_PRECISION = "fp32"  # machine-independent results unless speed is asked for
+RESOLVED = ("fp32", "bf16", "fp16")
+CPU_BF16_SWITCH = "LEAD_IR_CPU_BF16"
 
 
 @functools.cache
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX tiles), as torch reports it."""
+def _cpu_bf16_probe() -> bool:
     import torch
 
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
@@ -36,26 +53,91 @@ def cpu_bf16_supported() -> bool:
         return False
 
 
+def cpu_bf16_switch() -> bool | None:
+    """The ``LEAD_IR_CPU_BF16`` override: True/False when set to 1/0, None when unset."""
+    value = os.environ.get(CPU_BF16_SWITCH, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise LeadIRError(f"{CPU_BF16_SWITCH}={value!r} is not understood; set it to 1 (act as if the CPU had native "
+                      f"bf16), 0 (as if it had not) or leave it unset")
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX tiles), as torch reports it,
+    unless ``LEAD_IR_CPU_BF16`` says otherwise."""
+    forced = cpu_bf16_switch()
+    return _cpu_bf16_probe() if forced is None else forced
+
+
+def explain_auto(device_type: str = "cpu") -> tuple[str, str]:
+    """(what ``auto`` resolves to on ``device_type``, why) for ``lead-ir doctor`` and logs."""
+    import torch
+
+    if device_type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"the GPU ({torch.cuda.get_device_name(0)}) supports bf16"
+        return "fp16", f"the GPU ({torch.cuda.get_device_name(0)}) lacks bf16"
+    if device_type != "cpu":
+        return "fp32", f"{device_type} has no tested reduced precision"
+    forced = cpu_bf16_switch()
+    if forced is not None:
+        return ("bf16" if forced else "fp32"), (f"{CPU_BF16_SWITCH}={os.environ[CPU_BF16_SWITCH]} overrides the CPU "
+                                                f"probe (which says {'yes' if _cpu_bf16_probe() else 'no'})")
+    if _cpu_bf16_probe():
+        return "bf16", f"the CPU has native bf16 (AVX512-BF16/AMX; torch: {torch.backends.cpu.get_cpu_capability()})"
+    return "fp32", (f"the CPU lacks native bf16 (torch: {torch.backends.cpu.get_cpu_capability()}); emulated bf16 "
+                    f"would be many times slower than fp32")
+
+
 def resolve_precision(precision: str, device_type: str) -> str:
     """``auto``/``fp32``/``bf16``/``fp16`` on ``device_type`` ("cpu", "cuda", ...) -> fp32, bf16 or fp16.
 
     Raises:
         LeadIRError: an unknown precision, or fp16 on a device other than CUDA.
     """
-    import torch
-
     if precision not in PRECISIONS:
         raise LeadIRError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        if device_type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device_type == "cpu" and cpu_bf16_supported() else "fp32"
+        return explain_auto(device_type)[0]
     if precision == "fp16" and device_type != "cuda":
         raise LeadIRError(f"fp16 needs a GPU (CUDA), but the device is {device_type}; use bf16 or fp32 (or auto)")
     if precision == "bf16" and device_type == "cpu" and not cpu_bf16_supported():
         logger.warning("bf16 on a CPU without AVX512-BF16/AMX is emulated and much slower than fp32; "
                        "precision auto picks fp32 here")
     return precision
+
+
+def device_type_of(device: str | None) -> str:
+    """The device type ("cpu", "cuda", ...) a device setting ("auto", None, "cuda:1", "cpu") runs on here."""
+    if device in (None, "", "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device).split(":")[0]
+
+
+def query_precision(index_precision: str | None, device_type: str, requested: str | None = None) -> str:
+    """The precision queries are embedded in to search an index encoded in ``index_precision``.
+
+    The index's recorded precision (fp32 for an index without ``lead_ir.json``) unless ``requested`` names
+    another; ``auto`` is never resolved again on the query side. fp16 on a CPU cannot be followed: one line.
+    """
+    recorded = index_precision or DEFAULT_PRECISION
+    if recorded not in RESOLVED:
+        raise LeadIRError(f"the index records precision {recorded!r}, which is not one of {', '.join(RESOLVED)}; "
+                          f"re-run `lead-ir encode`")
+    chosen = recorded if requested in (None, "", "index") else resolve_precision(requested, device_type)
+    if chosen == "fp16" and device_type != "cuda":
+        raise LeadIRError("the index was encoded in fp16 (on a GPU); search it on a GPU, or pass "
+                          "--query-precision fp32 to embed the queries in fp32 here")
+    if chosen != recorded:
+        logger.warning("queries embedded in %s, but the index was encoded in %s; scores differ slightly from a "
+                       "search in one precision", chosen, recorded)
+    return chosen
 
 
 def autocast(device_type: str, resolved: str):

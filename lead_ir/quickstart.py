@@ -79,7 +79,7 @@ def run_quickstart(config: str | Path | None = None, overrides: list[str] | None
         lines.append(f"plots:                {', '.join(str(p) for p in made)}")
     for arm in cfg.arms:
         lines.append(f"student {arm.name + ':':<12} {study.out(f'student-{arm.name}', 'model')} "
-                     f"(FAISS index {study.out(f'encode-{arm.name}', 'index')})")
+                     f"(FAISS index {study.out(study.index_stage(arm.name, study.row_seeds(arm.name)[0]), 'index')})")
     lines += [f"BM25 index:           {study.out('bm25-index', 'index')}",
               f"notebooks:            {REPO_ROOT / 'notebooks'} "
               "(01_leaderboard, 02_per_query_analysis, 03_lead_layers; LEAD_IR_STUDY=" f"{results})",

@@ -22,8 +22,9 @@ import numpy as np
 from lead_ir import jvm
 from lead_ir.bm25 import BM25Params, open_searcher
 from lead_ir.errors import IndexMismatchError
-from lead_ir.fileio import atomic_path
+from lead_ir.fileio import atomic_path, write_json
 from lead_ir.hits import batched_search
+from lead_ir.precision import DEFAULT_PRECISION, device_type_of, query_precision, resolve_precision
 from lead_ir.records import RunDict
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class _LeadQueryEncoderMixin:
     """Pyserini's QueryEncoder interface over a :class:`lead_ir.models.encoder.DenseEncoder`."""
 
     def __init__(self, model: str | Path, batch_size: int = 64, device: str | None = None,
-                 max_length: int | None = None):
+                 max_length: int | None = None, precision: str = DEFAULT_PRECISION):
         """Load ``model`` (a directory or name, see :func:`lead_ir.resolve.resolve_model`) for queries.
 
         Args:
@@ -44,6 +45,8 @@ class _LeadQueryEncoderMixin:
             batch_size: queries per forward pass in :meth:`encode_batch`.
             device: torch device; None picks cuda when available.
             max_length: overrides the checkpoint's ``query_max_len`` (see :func:`lead_ir.embed.max_length_for`).
+            precision: the precision of the index's passages (``lead_ir.json``), so that both sides of a score
+                agree (:func:`lead_ir.precision.query_precision` picks it from an index).
         """
         import torch
 
@@ -55,9 +58,11 @@ class _LeadQueryEncoderMixin:
         self.model_dir = resolve_model(model)
         self.encoder = DenseEncoder.from_pretrained(self.model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.precision = resolve_precision(precision, self.device.type)
         self.encoder.eval().to(self.device)
         self.batch_size = batch_size
-        self.embedder = Embedder(self.encoder, "query", batch_size=batch_size, max_length=max_length)
+        self.embedder = Embedder(self.encoder, "query", batch_size=batch_size, max_length=max_length,
+                                 precision=self.precision)
         self.has_model = True
 
     @property
@@ -94,6 +99,18 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def index_query_encoder(index_dir: str | Path, model: str | Path, batch_size: int = 64, device: str | None = None,
+                        precision: str | None = None):
+    """A :class:`LeadQueryEncoder` for searching ``index_dir``: queries embedded in the precision the index
+    records (``precision`` None or ``"index"``), or in ``precision`` with a warning when it differs."""
+    from lead_ir.index import load_meta
+
+    meta = load_meta(index_dir)
+    recorded = meta.get("precision") if isinstance(meta, dict) else None
+    chosen = query_precision(recorded, device_type_of(device), precision)
+    return _build_class()(model, batch_size=batch_size, device=device, precision=chosen)
+
+
 def open_dense_searcher(index_dir: str | Path, query_encoder):
     """A ``FaissSearcher`` over ``index_dir`` after checking the index against ``query_encoder``."""
     from lead_ir.index import check_index
@@ -119,9 +136,12 @@ def open_dense_searcher(index_dir: str | Path, query_encoder):
 
 
 def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str], k: int = 1000,
-                 batch_size: int = 64, threads: int = 1, device: str | None = None) -> RunDict:
-    """Search ``topics`` (query_id -> text) with ``FaissSearcher.batch_search`` -> ``{qid: {docid: score}}``."""
-    searcher = open_dense_searcher(index_dir, _build_class()(model, batch_size=batch_size, device=device))
+                 batch_size: int = 64, threads: int = 1, device: str | None = None,
+                 precision: str | None = None) -> RunDict:
+    """Search ``topics`` (query_id -> text) with ``FaissSearcher.batch_search`` -> ``{qid: {docid: score}}``.
+
+    Queries are embedded in the index's recorded precision unless ``precision`` names another."""
+    searcher = open_dense_searcher(index_dir, index_query_encoder(index_dir, model, batch_size, device, precision))
     return batched_search(lambda texts, qids: searcher.batch_search(texts, qids, k=k, threads=threads),
                           topics, batch_size, "dense search")
 
@@ -129,14 +149,14 @@ def dense_search(index_dir: str | Path, model: str | Path, topics: dict[str, str
 def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str | Path, topics: dict[str, str],
                   k: int = 1000, k0: int = 1000, alpha: float = 0.1, normalization: bool = False,
                   weight_on_dense: bool = False, batch_size: int = 64, threads: int = 1, k1: float = BM25Params.k1,
-                  b: float = BM25Params.b, device: str | None = None) -> RunDict:
+                  b: float = BM25Params.b, device: str | None = None, precision: str | None = None) -> RunDict:
     """BM25 + dense through Pyserini's ``HybridSearcher``.
 
     Score = ``alpha * bm25 + dense`` (or ``bm25 + alpha * dense`` with ``weight_on_dense``), over the
     union of each side's top ``k0``; a document missing on one side gets that side's minimum.
     ``normalization`` centres and scales each side by its (min, max) per query first.
     """
-    dense = open_dense_searcher(dense_index, _build_class()(model, batch_size=batch_size, device=device))
+    dense = open_dense_searcher(dense_index, index_query_encoder(dense_index, model, batch_size, device, precision))
     sparse = open_searcher(sparse_index, BM25Params(k1=k1, b=b))
     hybrid = jvm.pyserini("pyserini.search.hybrid").HybridSearcher(dense, sparse)
     return batched_search(lambda texts, qids: hybrid.batch_search(texts, qids, k0=k0, k=k, threads=threads, alpha=alpha,
@@ -146,14 +166,16 @@ def hybrid_search(dense_index: str | Path, sparse_index: str | Path, model: str 
 
 
 def write_encoded_queries(model: str | Path, topics: dict[str, str], output_dir: str | Path,
-                          batch_size: int = 64, device: str | None = None) -> Path:
+                          batch_size: int = 64, device: str | None = None,
+                          precision: str = DEFAULT_PRECISION) -> Path:
     """Encode ``topics`` into Pyserini's pre-encoded query folder (``embedding.pkl``), atomically.
 
-    Queries are embedded in the same batches as :func:`dense_search` uses, so both give the same vectors.
+    Queries are embedded in the same batches as :func:`dense_search` uses, so both give the same vectors
+    when ``precision`` is the index's (``lead_ir.json``); ``lead_ir.json`` here records the one used.
     """
     import pandas as pd
 
-    encoder = _build_class()(model, batch_size=batch_size, device=device)
+    encoder = _build_class()(model, batch_size=batch_size, device=device, precision=precision)
     qids = list(topics)
     texts = [topics[q] for q in qids]
     vectors = np.concatenate([encoder.encode_batch(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)])
@@ -162,5 +184,7 @@ def write_encoded_queries(model: str | Path, topics: dict[str, str], output_dir:
     output_dir = Path(output_dir)
     with atomic_path(output_dir, is_dir=True) as tmp:
         frame.to_pickle(tmp / ENCODED_QUERIES_FILE)
+        write_json(tmp / "lead_ir.json", {"model": str(encoder.model_dir), "count": len(qids), "dim": encoder.dim,
+                                          "precision": encoder.precision})
     return output_dir
 

@@ -87,6 +87,16 @@ TOY_TOPICS = [("q1", "lexical ranking lucene"), ("q2", "teacher student distilla
 TOY_QRELS = [("q1", "d2", 1), ("q2", "d3", 2), ("q2", "d4", 1), ("q3", "d5", 1)]
 
 
+@pytest.fixture(params=["cpu-fp32", "cpu-bf16"])
+def cpu_bf16(request, monkeypatch) -> bool:
+    """Runs a test twice: as on a CPU without native bf16 (``auto`` is fp32) and as on one with it (``auto`` is
+    bf16, emulated here when the CPU lacks it: slow, but numerically the same path), through the
+    ``LEAD_IR_CPU_BF16`` switch (:mod:`lead_ir.precision`); subprocesses inherit it."""
+    native = request.param == "cpu-bf16"
+    monkeypatch.setenv("LEAD_IR_CPU_BF16", "1" if native else "0")
+    return native
+
+
 @pytest.fixture
 def toy_collection(tmp_path) -> dict[str, Path]:
     """A JSONL corpus, TSV topics and TREC qrels small enough to check by hand."""

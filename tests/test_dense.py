@@ -86,7 +86,7 @@ def _reference_vectors(model: Path, texts: list[str]) -> np.ndarray:
     return Embedder(DenseEncoder.from_pretrained(model), "passage", batch_size=1)(texts)
 
 
-def test_encode_writes_pyserini_layout(tiny_model, collection, tmp_path):
+def test_encode_writes_pyserini_layout(tiny_model, collection, tmp_path, cpu_bf16):
     import faiss
 
     index_dir = tmp_path / "index"
@@ -106,7 +106,7 @@ def test_encode_writes_pyserini_layout(tiny_model, collection, tmp_path):
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
 
 
-def test_search_dense_equals_exact_inner_product(tiny_model, collection, tmp_path):
+def test_search_dense_equals_exact_inner_product(tiny_model, collection, tmp_path, cpu_bf16):
     index_dir = tmp_path / "index"
     _encode(tiny_model, collection["corpus"], index_dir)
     out = tmp_path / "dense.trec"
@@ -359,7 +359,7 @@ def test_encode_200k_passages_within_memory_budget(tiny_model, tmp_path):
     assert peak_mb < MEMORY_BUDGET_MB, f"peak RSS {peak_mb:.0f} MB exceeds the {MEMORY_BUDGET_MB} MB budget"
 
 
-def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(collection, tmp_path):
+def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(collection, tmp_path, cpu_bf16):
     """The last layer's row equals `lead-ir search dense` through FAISS; layer 1 equals a direct HF mean-pool."""
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -397,3 +397,52 @@ def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(colle
     run = {qid: {DOCS[j][0]: float(s[j]) for j in range(len(DOCS))} for (qid, _), s in zip(TOPICS, q @ d.T)}
     first = evaluate_runs(qrels, {"direct": run}, metrics).means.iloc[0]
     np.testing.assert_allclose(table.iloc[0][metrics].to_numpy(float), first[metrics].to_numpy(float), atol=1e-9)
+
+
+def test_search_embeds_queries_in_the_precision_its_index_recorded(tiny_model, collection, tmp_path, cpu_bf16):
+    """`encode --precision auto` records what auto became on this CPU; `search dense` embeds its queries in that
+    precision (never an `auto` of its own), so every score is the inner product of two vectors of one precision."""
+    import faiss
+
+    from lead_ir.embed import Embedder
+    from lead_ir.models.encoder import DenseEncoder
+
+    index_dir = tmp_path / "index"
+    _encode(tiny_model, collection["corpus"], index_dir, "--precision", "auto")
+    resolved = json.loads((index_dir / "lead_ir.json").read_text())["precision"]
+    assert resolved == ("bf16" if cpu_bf16 else "fp32")
+    out = tmp_path / "dense.trec"
+    assert cli(["-q", "search", "dense", "--index", str(index_dir), "--model", str(tiny_model), "--topics",
+                str(collection["topics"]), "--output", str(out), "--k", "4"]) == 0
+    run = read_run(out)
+    docs = faiss.read_index(str(index_dir / "index")).reconstruct_n(0, len(DOCS))
+    encoder = DenseEncoder.from_pretrained(tiny_model)
+    queries = Embedder(encoder, "query", precision=resolved)([t for _, t in TOPICS])
+    for (qid, _), qvec in zip(TOPICS, queries):
+        scores = docs @ qvec
+        assert list(run[qid]) == [DOCS[i][0] for i in np.argsort(-scores, kind="stable")[:4]]
+        np.testing.assert_allclose(list(run[qid].values()), np.sort(scores)[::-1][:4], atol=1e-5)
+    if cpu_bf16:  # the other precision gives other query vectors: following the index is what made them agree
+        assert not np.allclose(Embedder(encoder, "query")([t for _, t in TOPICS]), queries, atol=1e-5)
+
+
+def test_layer_quality_equals_dense_search_in_either_precision(collection, tmp_path, cpu_bf16):
+    """With precision auto, `layer_quality` and `encode` + `search dense` resolve it once each to the same value,
+    and the last layer's row is the dense run's score, whichever way auto resolves on this CPU."""
+    from lead_ir.analysis import layer_quality
+    from lead_ir.evaluation import evaluate_runs
+
+    model = build_tiny_model(tmp_path / "two-layer", layers=2, seed=3)
+    qrels_path = tmp_path / "qrels.txt"
+    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1, "d4": 1}, "q3": {"d5": 1, "d9": 1}}
+    qrels_path.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()))
+    metrics = ["ndcg@10", "recall@5"]
+    table = layer_quality({"tiny": model}, str(collection["corpus"]), str(collection["topics"]), str(qrels_path),
+                          metrics=metrics, max_length=32, batch_size=4, k=len(DOCS), precision="auto")
+    _encode(model, collection["corpus"], tmp_path / "index", "--max-length", "32", "--precision", "auto",
+            "--batch-size", "4", "--chunk-size", "16384")
+    out = tmp_path / "dense.trec"
+    assert cli(["-q", "search", "dense", "--index", str(tmp_path / "index"), "--model", str(model), "--topics",
+                str(collection["topics"]), "--output", str(out), "--k", str(len(DOCS))]) == 0
+    last = evaluate_runs(qrels, {"dense": read_run(out)}, metrics).means.iloc[0]
+    np.testing.assert_allclose(table.iloc[1][metrics].to_numpy(float), last[metrics].to_numpy(float), atol=1e-9)

@@ -42,6 +42,72 @@ def test_auto_precision_follows_the_hardware():
         resolve_precision("int8", "cpu")
 
 
+def test_the_bf16_switch_decides_what_auto_means_and_nothing_else(monkeypatch):
+    from lead_ir.precision import DEFAULT_PRECISION, explain_auto
+
+    assert DEFAULT_PRECISION == "fp32"
+    for value, expected in (("1", "bf16"), ("0", "fp32")):
+        monkeypatch.setenv("LEAD_IR_CPU_BF16", value)
+        assert cpu_bf16_supported() is (expected == "bf16") and resolve_precision("auto", "cpu") == expected
+        resolved, why = explain_auto("cpu")
+        assert resolved == expected and f"LEAD_IR_CPU_BF16={value} overrides the CPU probe" in why
+        assert resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setenv("LEAD_IR_CPU_BF16", "maybe")
+    with pytest.raises(LeadIRError, match="LEAD_IR_CPU_BF16='maybe' is not understood"):
+        cpu_bf16_supported()
+    monkeypatch.delenv("LEAD_IR_CPU_BF16")
+    assert "overrides" not in explain_auto("cpu")[1]
+
+
+def test_doctor_says_what_auto_resolves_to_and_why(cpu_bf16):
+    from lead_ir.cli.doctor import _precision_rows
+
+    rows = dict(_precision_rows())
+    assert rows["precision default"].startswith("fp32")
+    assert rows["precision auto"].startswith(("bf16" if cpu_bf16 else "fp32") + " on cpu: LEAD_IR_CPU_BF16=")
+
+
+def test_queries_follow_the_precision_their_index_recorded(cpu_bf16):
+    from lead_ir.precision import query_precision
+
+    for recorded in ("fp32", "bf16"):
+        assert query_precision(recorded, "cpu") == recorded and query_precision(recorded, "cpu", "index") == recorded
+    assert query_precision(None, "cpu") == "fp32"  # an index made by another tool: fp32, as Pyserini encodes
+    assert query_precision("fp32", "cpu", "auto") == ("bf16" if cpu_bf16 else "fp32")  # asked for: resolved once
+    with pytest.raises(LeadIRError, match="encoded in fp16 .* --query-precision fp32"):
+        query_precision("fp16", "cpu")
+    with pytest.raises(LeadIRError, match="re-run `lead-ir encode`"):
+        query_precision("auto", "cpu")  # a recorded precision is always a resolved one
+
+
+def test_a_resumed_training_keeps_the_precision_its_checkpoint_recorded(models, tmp_path, monkeypatch):
+    """Started where auto means bf16 and resumed where it means fp32: the run goes on in bf16 (one training, one
+    precision); an explicit other precision is refused with one line."""
+    from lead_ir.config import load_config
+    from lead_ir.fileio import read_json
+    from lead_ir.training.config import TrainConfig
+    from lead_ir.training.loop import Trainer
+
+    def config(*extra: str):
+        return load_config(TrainConfig, None, [
+            f"data.train={models['train']}", f"data.corpus={models['corpus']}", "data.negatives=3",
+            f"student.path={models['student']}", "student.pooling=mean", f"run.output_dir={tmp_path / 'out'}",
+            "optim.batch_queries=4", "optim.lr=1e-3", "run.threads=1", "run.save_every=1", *extra])
+
+    monkeypatch.setenv("LEAD_IR_CPU_BF16", "1")
+    first = Trainer(config("optim.max_steps=2", "optim.precision=auto"))
+    first.fit()
+    assert first.precision == "bf16" and read_json(tmp_path / "out" / "summary.json")["precision"] == "bf16"
+    checkpoint = tmp_path / "out" / "checkpoints" / "step-1" / "trainer_state.json"
+    assert read_json(checkpoint)["precision"] == "bf16"
+    monkeypatch.setenv("LEAD_IR_CPU_BF16", "0")
+    assert Trainer(config("optim.max_steps=3", "optim.precision=auto", "run.resume=true")).precision == "bf16"
+    assert Trainer(config("optim.max_steps=3", "optim.precision=auto")).precision == "fp32"  # a fresh start
+    with pytest.raises(LeadIRError, match="was trained in bf16, but optim.precision=fp32; resume with "
+                                          "optim.precision=bf16"):
+        Trainer(config("optim.max_steps=3", "optim.precision=fp32", "run.resume=true"))
+
+
 def _embed(model: Path, precision: str) -> np.ndarray:
     from lead_ir.encode import EncodeOptions, corpus_embedder
     from lead_ir.models.encoder import DenseEncoder
@@ -65,7 +131,8 @@ def test_bf16_and_auto_vectors_match_fp32(models):
 def test_encode_options_aliases_and_conflicts():
     from lead_ir.encode import EncodeOptions
 
-    assert EncodeOptions(bf16=True).precision == "bf16" and EncodeOptions().precision == "auto"
+    assert EncodeOptions(bf16=True).precision == "bf16" and EncodeOptions().precision == "fp32"
+    assert EncodeOptions(fp16=True).precision == "fp16" and EncodeOptions(precision="auto").precision == "auto"
     with pytest.raises(LeadIRError, match="contradicts --precision fp32"):
         EncodeOptions(bf16=True, precision="fp32")
     with pytest.raises(LeadIRError, match="unknown"):

@@ -93,3 +93,37 @@ def test_fuse_cli_tunes_on_dev_runs_and_writes_a_tagged_run(tmp_path):
     assert tag == "fuse-fused" and list(run["t1"]) == ["x", "y"]
     assert cli(["-q", "fuse", str(paths["good"]), str(paths["bad"]), "--method", "wsum", "--optimize-on",
                 str(qrels_path), "--output", str(out)]) == 2  # --dev-runs missing: one-line error
+
+
+def test_runs_without_a_common_query_are_refused(tmp_path, capsys):
+    other = {"x1": {"a": 1.0}, "x2": {"b": 1.0}}
+    with pytest.raises(LeadIRError, match=r"share no query \(queries per run: A 2 \(e\.g\. q1\), B 2 \(e\.g\. x1\)\)"):
+        fusion.fuse([A, other], ["A", "B"])
+    good, bad, qrels = _dev_runs()
+    with pytest.raises(LeadIRError, match="share no query"):  # refused before any tuning on the dev queries
+        fusion.fuse_with_dev([A, other], [good, bad], ["A", "B"], qrels, method="wsum")
+    paths = [write_run(A, tmp_path / "a.trec", tag="a"), write_run(other, tmp_path / "b.trec", tag="b")]
+    out = tmp_path / "new" / "fused.trec"
+    capsys.readouterr()
+    assert cli(["fuse", *map(str, paths), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lead-ir: error: fuse: the runs share no query (queries per run: a.trec 2 (e.g. q1), b.trec 2 "
+                   "(e.g. x1)); fuse runs made on the same topics"]
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_partly_shared_queries_warn_once_with_the_counts_and_keep_every_query(tmp_path, capsys, quiet):
+    b = {"q1": B["q1"], "q3": {"g": 1.0}, "q4": {"h": 2.0, "g": 1.0}}
+    paths = [write_run(A, tmp_path / "a.trec", tag="a"), write_run(b, tmp_path / "b.trec", tag="b")]
+    out = tmp_path / "fused.trec"
+    capsys.readouterr()
+    assert cli([*quiet, "fuse", *map(str, paths), "--output", str(out)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].endswith("fuse: the runs share 1 of 4 queries; 3 are missing from some run and are fused from "
+                                "the runs that have them")
+    fused = read_run(out)
+    assert set(fused) == {"q1", "q2", "q3", "q4"}
+    assert fused["q2"] == pytest.approx(A["q2"]) and fused["q4"] == pytest.approx(b["q4"])  # one run: kept as is
+    assert fused["q1"] == pytest.approx(fusion.fuse([A, B], ["A", "B"])["q1"], abs=1e-6)

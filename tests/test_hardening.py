@@ -3,8 +3,9 @@ silently lost, and no file the toolkit opens can run code.
 
 Classes (the issue's numbering): 1 operating-system errors, 2 numbers and overrides checked up front,
 3 damaged artifacts, 4 plan-time validation of studies, 5 no silent loss, 6 opening a file never runs
-code. Each class has at least three distinct inputs; tests/test_fuzz_readers.py fuzzes the readers and
-tests/test_kill_sweep.py SIGKILLs every writing command.
+code; and (issue 23) 7 a refused command leaves the disk as it found it. Each class has at least three
+distinct inputs; tests/test_fuzz_readers.py fuzzes the readers and tests/test_kill_sweep.py SIGKILLs every
+writing command.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def test_numbers_are_checked_before_any_work(args, pattern, capsys):
     ("optim.lr=[1e-5", r"override 'optim\.lr=\[1e-5': the value is not valid YAML"),
     ("optim.lr={a: 1", r"not valid YAML"),
     ("optim.lr=.inf", r"optim\.lr: expected a finite number"),
-    ("optim.max_steps=1e999", r"optim\.max_steps: expected int"),
+    ("optim.max_steps=1e999", r"optim\.max_steps: expected a positive integer \(>= 1\) or null, found '1e999'"),
     ("optim..lr=1", r"empty key part"),
     ("run.seed=*alias", r"not valid YAML"),
 ])
@@ -520,3 +521,80 @@ def test_malicious_checkpoint_in_a_resumed_experiment(tmp_path, model, capsys):
     _plant_evil_checkpoint(tmp_path / "exp" / "stages" / "student-a" / "train", marker)
     one_error(capsys, ["experiment", config], r"state\.pt: refused to load")
     assert not marker.exists()
+
+
+# ======================================================================== class 7: a refusal leaves the disk as it was
+def tree(folder: Path) -> list[str]:
+    """Every name under ``folder``, recursively, hidden ones included."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+ONE_DOC = '{"id": "d1", "contents": "gene cell"}\n'
+ENCODE_REFUSALS = {  # case -> (corpus text, extra options, error pattern)
+    "empty-corpus": ("", [], r"c\.jsonl: no documents to encode"),
+    "damaged-corpus": (ONE_DOC + '{"id": "d2", \n', [], r"c\.jsonl:2: not valid JSON"),
+    "bad-factory": (ONE_DOC, ["--factory", "Flatt"], r"--factory 'Flatt': FAISS cannot build this index"),
+    "bad-device": (ONE_DOC, ["--device", "gpu0"], r"--device 'gpu0' is not a torch device"),
+    "bad-shard": (ONE_DOC, ["--shard", "2/2"], r"shard 2/2 is invalid"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENCODE_REFUSALS))
+def test_refused_encode_leaves_the_output_parent_as_it_was(tmp_path, model, capsys, case):
+    """No `.partial` work folder, temporary or index appears, and an earlier attempt's work folder (other
+    settings) is neither discarded nor touched: it is replaced only by a first finished chunk."""
+    text, extra, pattern = ENCODE_REFUSALS[case]
+    parent = tmp_path / "out"
+    w(parent / "notes.txt", "keep")
+    w(parent / ".hidden", "keep")
+    w(parent / ".idx.partial" / "state.json", "{}\n")
+    corpus = w(tmp_path / "c.jsonl", text)
+    before = tree(parent)
+    one_error(capsys, ["encode", "--model", str(model), "--corpus", corpus, "--index", str(parent / "idx"), *extra],
+              pattern)
+    assert tree(parent) == before
+    assert (parent / ".idx.partial" / "state.json").read_text() == "{}\n"
+
+
+def test_encode_work_folder_appears_with_its_first_chunk(tmp_path, model, capsys):
+    """The resumable folder replaces an earlier attempt's (other settings) only once it holds a finished chunk."""
+    corpus = w(tmp_path / "c.jsonl", "".join(json.dumps({"id": f"d{i}", "contents": f"gene {i}"}) + "\n"
+                                             for i in range(4)))
+    w(tmp_path / ".idx.partial" / "state.json", "{}\n")
+    assert main(["-q", "encode", "--model", str(model), "--corpus", corpus, "--index", str(tmp_path / "idx"),
+                 "--chunk-size", "2", "--keep-chunks"]) == 0
+    work = tmp_path / ".idx.partial"
+    assert sorted(p.name for p in work.iterdir()) == ["chunk-000000.ids", "chunk-000000.npy", "chunk-000001.ids",
+                                                       "chunk-000001.npy", "state.json"]
+    assert json.loads((work / "state.json").read_text())["corpus"] == corpus
+    no_leftovers(tmp_path)
+
+
+def _refusals(t: Path, model: Path) -> dict[str, list[str]]:
+    """A refused run of each writing command, its output under ``t/new/deeper`` (folders that do not exist)."""
+    out = t / "new" / "deeper"
+    corpus, train = write_toy_data(t / "data")
+    cfg = {"student": {"path": str(t / "no-such-model")},
+           "data": {"train": str(train), "corpus": str(corpus), "dev_fraction": 0.5,
+                    "dev_qrels": str(t / "data" / "qrels.txt")},
+           "run": {"output_dir": str(out / "train")}}  # the dev split is written, then the student is refused
+    return {
+        "encode": ["encode", "--model", str(model), "--corpus", w(t / "c.jsonl", ""),
+                   "--index", str(out / "idx")],
+        "index-bm25": ["index", "bm25", "--corpus", w(t / "empty.jsonl", ""), "--index", str(out / "bm25")],
+        "mine": ["mine", "--run", w(t / "run.trec", RUN), "--qrels", w(t / "q.txt", "q1 0 d1 yes\n"),
+                 "--topics", w(t / "t.tsv", TOPICS), "--output", str(out / "train.jsonl")],
+        "fuse": ["fuse", w(t / "a.trec", RUN), w(t / "b.trec", RUN.replace("q1", "x1").replace("q2", "x2")),
+                 "--output", str(out / "fused.trec")],
+        "topics-split": ["topics", "split", "--topics", w(t / "t2.tsv", TOPICS), "--qrels", w(t / "q2.txt", QRELS),
+                         "--output-dir", str(out / "split"), "--test-ids", str(t / "no-such-ids.txt")],
+        "train": ["train", "--config", w(t / "train.yaml", yaml.safe_dump(cfg))],
+    }
+
+
+@pytest.mark.parametrize("command", ["encode", "fuse", "index-bm25", "mine", "topics-split", "train"])
+def test_refused_commands_create_no_output_folder(tmp_path, model, capsys, command):
+    args = _refusals(tmp_path, model)[command]
+    before = tree(tmp_path)
+    one_error(capsys, args, r".")
+    assert tree(tmp_path) == before

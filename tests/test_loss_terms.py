@@ -9,7 +9,7 @@ from fixtures_models import CHAR_VOCAB, WORD_VOCAB, build_tiny_bert, write_toy_d
 
 from lead_ir.config import load_config
 from lead_ir.errors import ConfigError
-from lead_ir.losses.objective import ObjectiveSettings, Scores, objective
+from lead_ir.losses.objective import ObjectiveSettings, QueryVectors, Scores, objective
 from lead_ir.losses.terms import TERM_NAMES, TERMS, default_weights, distillation_terms, teacher_needed, weight
 from lead_ir.training.config import LossConfig, TrainConfig
 
@@ -28,13 +28,15 @@ def test_misspelled_weight_key_fails_when_the_config_loads(tmp_path, key):
 
 
 def test_negative_weight_fails_when_the_config_loads():
-    with pytest.raises(ConfigError, match=r"loss.weights.layer must be >= 0, found -1.0"):
+    with pytest.raises(ConfigError, match=r"loss\.weights\.layer: expected a finite number >= 0, found -1$"):
         load_config(TrainConfig, None, ["loss.weights={student: 1.0, layer: -1}"])
 
 
 def test_defaults_come_from_the_table():
-    assert list(default_weights()) == list(TERM_NAMES) == [t.name for t in TERMS]
-    assert LossConfig().weights == ObjectiveSettings().weights == {t.name: t.default_weight for t in TERMS}
+    assert list(TERM_NAMES) == [t.name for t in TERMS]
+    spelled = {t.name: t.default_weight for t in TERMS if t.spelled_out or t.default_weight}
+    assert list(default_weights()) == list(spelled) and [t.name for t in TERMS if not t.spelled_out] == ["align"]
+    assert LossConfig().weights == ObjectiveSettings().weights == spelled
     assert all(t.description for t in TERMS) and len(set(TERM_NAMES)) == len(TERMS)
     # a weights mapping that leaves a term out: the base term keeps its default, any other weighs 0
     assert [weight({"response": 2.0}, t.name) for t in TERMS] == [
@@ -51,7 +53,9 @@ def _batch(q: int = 2, group: int = 3, student_layers: int = 2, teacher_layers: 
 def test_every_term_of_the_table_is_computed_and_weighted():
     student, teacher, group = _batch()
     weights = {name: 0.5 + i for i, name in enumerate(TERM_NAMES)}
-    out = objective(student, teacher, group, [(1, 1), (3, 2)], ObjectiveSettings(weights=weights, joint=True))
+    queries = QueryVectors(torch.randn(2, 4, requires_grad=True), torch.randn(2, 4))  # the alignment term's input
+    out = objective(student, teacher, group, [(1, 1), (3, 2)], ObjectiveSettings(weights=weights, joint=True),
+                    queries=queries)
     assert list(out.terms) == list(TERM_NAMES)
     assert all(v.ndim == 0 and torch.isfinite(v) for v in out.terms.values())
     assert out.loss.item() == pytest.approx(sum(weights[n] * v.item() for n, v in out.terms.items()), rel=1e-6)
@@ -95,3 +99,15 @@ def test_trainer_skips_a_teacher_that_no_weighted_term_reads(tmp_path):
     assert plain.teacher_source is None and plain.selector is None and not (tmp_path / "cache").exists()
     distil = Trainer(load_config(TrainConfig, None, [*common, "loss.weights={student: 1.0, margin_mse: 1.0}"]))
     assert distil.teacher_source is not None and distil.teacher_source.cache is not None
+
+
+def test_a_term_added_later_keeps_study_stage_keys_while_unweighted():
+    """`align` came after study stage keys hashed the spelled-out weights: at 0 it stays out of them."""
+    from lead_ir.config import changed_fields
+
+    arm = LossConfig(weights={"student": 1.0, "response": 0.0, "layer": 0.0})
+    assert arm.weights == {"student": 1.0, "response": 0.0, "layer": 0.0, "margin_mse": 0.0, "teacher": 0.0,
+                           "reverse": 0.0}  # as before the term existed
+    assert arm.weights == LossConfig(weights={**arm.weights, "align": 0.0}).weights
+    assert changed_fields(LossConfig(weights={**default_weights(), "align": 0.0})) == {}  # the defaults
+    assert LossConfig(weights={"student": 1.0, "align": 0.5}).weights["align"] == 0.5

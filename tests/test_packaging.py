@@ -52,6 +52,7 @@ def test_cli_lists_commands():
 def test_doctor_reports_java_and_versions():
     out = subprocess.run([sys.executable, "-m", "lead_ir", "doctor"], capture_output=True, text=True, timeout=120)
     assert "java" in out.stdout and "pyserini" in out.stdout and "1.6.0" in out.stdout
+    assert "precision default      fp32" in out.stdout and "precision auto " in out.stdout
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -77,7 +77,7 @@ def test_the_saved_student_records_one_query_length(student, collection):
     assert sum(n > 32 for n in lengths) >= 10 and sum(n > 48 for n in lengths) >= 4  # the set tests the cut
 
 
-def test_sentence_transformers_loads_every_weight_and_ranks_the_same(student, collection, tmp_path, capfd):
+def test_sentence_transformers_loads_every_weight_and_ranks_the_same(student, collection, tmp_path, capfd, cpu_bf16):
     from sentence_transformers import SentenceTransformer
 
     capfd.readouterr()

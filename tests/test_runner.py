@@ -94,3 +94,13 @@ def test_a_resumable_stage_keeps_its_partial_folder(tmp_path):
         pipeline.run()
     assert (tmp_path / "stages" / "train" / "out.txt").exists()  # checkpoints survive a crash
     assert states(pipeline) == {"train": "todo"}
+
+
+def test_a_resumable_stage_refused_before_writing_leaves_no_folder(tmp_path):
+    def refuse(out):
+        raise LeadIRError("empty corpus")
+
+    pipeline = Pipeline(tmp_path, [Stage("encode", refuse, resumable=True)])
+    with pytest.raises(LeadIRError):
+        pipeline.run()
+    assert not (tmp_path / "stages" / "encode").exists()  # its folder exists once it holds something

@@ -36,7 +36,7 @@ SAME_SETTINGS = [
     "arms.1.train.loss.weights={student: 1, response: 0, layer: 0, margin_mse: 0}",  # ints, the base term spelled
     # the default weights written out (joint mode's teacher and reverse terms too: left out, they would weigh 0)
     "arms.2.train.loss.weights={student: 1.0, response: 1.0, layer: 1.0, teacher: 1, reverse: 1}",
-    "encode.factory=Flat", "encode.precision=auto", "encode.chunk_size=16384",
+    "encode.factory=Flat", "encode.precision=fp32", "encode.chunk_size=16384", "train.optim.precision=fp32",
 ]
 
 
@@ -89,6 +89,7 @@ def test_each_training_stage_gets_its_planned_config_completed_from_the_manifest
 
     import lead_ir.config as config_module
     import lead_ir.training.loop as loop
+    from lead_ir.experiment.stages.train import train_row
 
     study = _study(tmp_path)
     for stage, outputs in {"split": {"dev_topics": "x/dev.tsv", "dev_qrels": "x/dev.qrels"},
@@ -111,7 +112,7 @@ def test_each_training_stage_gets_its_planned_config_completed_from_the_manifest
     before = dataclasses.asdict(planned)
     arm = next(a for a in study.cfg.arms if a.name == "lead")
     out = tmp_path / "stage"
-    study._train(out, arm, planned, 11)
+    train_row(study, out, arm, planned, 11)
 
     (cfg,) = received
     assert cfg.data.train == str(study.out("mine", "elsewhere/groups.jsonl"))
@@ -128,11 +129,27 @@ def test_each_training_stage_gets_its_planned_config_completed_from_the_manifest
 
 def test_encode_section_options_reach_the_index(tmp_path):
     """encode.factory (and chunk_size) of the experiment build the stage's index as `lead-ir encode` would."""
+    from lead_ir.experiment.stages.encode import encode_row
     from lead_ir.index import load_meta
 
     teacher = build_tiny_bert(tmp_path / "bert", WORD_VOCAB, hidden=32, layers=2)
     study = _study(tmp_path, ["encode.factory=HNSW8", "encode.chunk_size=16"], teacher=teacher)
-    outputs = study._encode(tmp_path / "encoded", "teacher-zero-shot", study.cfg.seed)
+    outputs = encode_row(study, tmp_path / "encoded", "teacher-zero-shot", study.cfg.seed)
     meta = load_meta(tmp_path / "encoded" / outputs["index"])
     assert meta["factory"] == "HNSW8" and meta["count"] == 40
     assert study.encode_key() == {"factory": "HNSW8", "chunk_size": 16, "batch_size": 8, "max_length": 24}
+
+
+def test_auto_precision_is_resolved_once_when_the_plan_is_made(tmp_path, cpu_bf16):
+    """`auto` becomes one precision in every planned training config, the encode section and the cost stage key,
+    so a study's arms never run in two; the stage keys are those of a study that spelled that precision out,
+    and the leaderboard caption names it."""
+    expected = "bf16" if cpu_bf16 else "fp32"
+    auto = _study(tmp_path, ["train.optim.precision=auto", "encode.precision=auto"])
+    trained = [t for t in auto.train_configs.values() if t is not None]
+    assert trained and {t.optim.precision for t in trained} == {expected}
+    assert auto.encode_section.precision == expected and auto.cfg.encode.precision == "auto"
+    pinned = [f"train.optim.precision={expected}", f"encode.precision={expected}"]
+    assert _keys(tmp_path, ["train.optim.precision=auto", "encode.precision=auto"]) == _keys(tmp_path, pinned)
+    assert f"training {expected}, encoding and query latency {expected}" in auto.precision_note()
+    assert _study(tmp_path, pinned).precision_note() == ""  # a pinned study's caption is as it always was

@@ -90,12 +90,12 @@ def test_arm_reads_its_teacher_and_backbone_from_the_warm_up_manifests(tmp_path)
     assert study.arm_stages(arm, 7) == ("colbert-warmup", "small-warmup")
     study.out("small-warmup").mkdir(parents=True)
     write_json(study.out("small-warmup", "manifest.json"), {"outputs": {"model": "kept/model"}})
-    assert study._model_dir("small-warmup") == study.out("small-warmup", "kept/model")  # not a literal path
+    assert study.model_dir("small-warmup") == study.out("small-warmup", "kept/model")  # not a literal path
     assert study.row_model("small-zero-shot", 7) == tmp_path / "teacher"
     assert study.row_model("big-zero-shot", 7) == tmp_path / "teacher2"
     with pytest.raises(LeadIRError, match=r"stage colbert-warmup has no finished output 'model' .*"
                                           r"--force colbert-warmup$"):
-        study._model_dir("colbert-warmup")
+        study.model_dir("colbert-warmup")
 
 
 def test_single_teacher_is_the_one_item_case_with_the_same_stage_names_and_keys(tmp_path):

@@ -316,6 +316,7 @@ def test_split_then_study_end_to_end_and_test_qrels_change_reruns_only_evaluatio
 
 def test_experiment_config_splits_one_topic_set(tmp_path):
     from lead_ir.errors import ConfigError
+    from lead_ir.experiment.stages.split import split_topics
     from lead_ir.experiment.study import Study, load_experiment
 
     data = write_trec_collection(tmp_path / "c", n_docs=24, n_topics=20)
@@ -326,7 +327,7 @@ def test_experiment_config_splits_one_topic_set(tmp_path):
                                                                                                        "split")
     out = tmp_path / "split-out"
     out.mkdir()
-    counts = study._split(out)
+    counts = split_topics(study, out)
     parts = {p: set(read_topics(str(out / f"{p}-topics.tsv"))) for p in ("train", "dev", "test")}
     assert {k: v for k, v in counts.items() if k.endswith("_queries")} == {"train_queries": 11, "dev_queries": 4,
                                                                             "test_queries": 5}
@@ -335,7 +336,7 @@ def test_experiment_config_splits_one_topic_set(tmp_path):
     assert set(read_qrels(str(out / "test-qrels.txt"))) == parts["test"]
     again = tmp_path / "again"
     again.mkdir()
-    Study(load_experiment(None, base + ["data.test_fraction=0.25", "data.dev_fraction=0.4"]))._split(again)
+    split_topics(Study(load_experiment(None, base + ["data.test_fraction=0.25", "data.dev_fraction=0.4"])), again)
     assert set(read_topics(str(again / "test-topics.tsv"))) == parts["test"]  # the test part stays put
     with pytest.raises(ConfigError, match="remove data.test_qrels"):
         load_experiment(None, base + ["data.test_fraction=0.25", "data.test_qrels=x.txt"])

@@ -53,5 +53,6 @@ def _search(args: argparse.Namespace) -> int:
 
 COMMANDS = [
     Command(("index", "bm25"), "build a Lucene BM25 index with Pyserini/Anserini", _index_args, _index),
-    Command(("search", "bm25"), "BM25 batch search with Pyserini's LuceneSearcher", _search_args, _search),
+    Command(("search", "bm25"), "BM25 batch search with Anserini's SimpleSearcher (the one Pyserini's LuceneSearcher "
+                                "wraps)", _search_args, _search),
 ]

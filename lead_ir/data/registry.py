@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from lead_ir.errors import LeadIRError, closest
 from lead_ir.resources import resource
 
@@ -48,17 +46,9 @@ def load_registry(path: str | None = None) -> dict[str, TopicSet]:
         return {}
     from dataclasses import fields as dataclass_fields
 
-    from lead_ir.fileio import read_text
+    from lead_ir.fileio import read_yaml
 
-    try:
-        raw = yaml.safe_load(read_text(path)) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise LeadIRError(f"{path}{f':{mark.line + 1}' if mark else ''}: topic registry is not valid YAML "
-                          f"({getattr(exc, 'problem', exc)}); fix the file or point LEAD_IR_TOPIC_REGISTRY elsewhere") \
-            from None
-    if not isinstance(raw, dict):
-        raise LeadIRError(f"{path}: topic registry must map set names to entries; fix the file")
+    raw = read_yaml(path, what="topic registry", fix="fix the file or point LEAD_IR_TOPIC_REGISTRY elsewhere")
     known = [f.name for f in dataclass_fields(TopicSet) if f.name != "name"]
     out = {}
     for name, entry in raw.items():

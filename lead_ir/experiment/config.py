@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lead_ir.bm25 import BM25Params
+from lead_ir.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, UNIT, number
 from lead_ir.errors import ConfigError, closest
 
 # first words of the study's per-row stage names: a teacher named so would collide with them
@@ -32,9 +33,9 @@ class DataSection:
     train_qrels: str = field(default="scifact-train", metadata={"help": "training qrels"})
     test_topics: str = field(default="scifact-test", metadata={"help": "test topics, used once for the final table"})
     test_qrels: str = field(default="scifact-test", metadata={"help": "test qrels"})
-    dev_fraction: float = field(default=0.2, metadata={"help": "share of training queries held out as dev"})
-    split_seed: int = field(default=13, metadata={"help": "seed of the train/dev split (by qid)"})
-    max_train_queries: int = field(default=0, metadata={"help": "use at most this many training queries (0: all)"})
+    dev_fraction: float = number(0.2, PROBABILITY, "share of training queries held out as dev")
+    split_seed: int = number(13, NON_NEGATIVE, "seed of the train/dev split (by qid)")
+    max_train_queries: int = number(0, NON_NEGATIVE, "use at most this many training queries (0: all)")
     topic_field: str = field(default="", metadata={
         "help": "topic text of every topics spec: '' (the query as the source gives it: TREC title), title, desc, "
                 "narr or a join such as title+desc"})
@@ -42,14 +43,12 @@ class DataSection:
         "help": "one topic set split here into train/dev/test (with qrels and test_fraction or test_ids), instead "
                 "of train_topics/train_qrels/test_topics/test_qrels"})
     qrels: str = field(default="", metadata={"help": "the qrels of data.topics"})
-    test_fraction: float = field(default=0.0, metadata={"help": "share of data.topics held out as test (seeded)"})
+    test_fraction: float = number(0.0, BELOW_ONE, "share of data.topics held out as test (seeded; 0: none)")
     test_ids: str = field(default="", metadata={"help": "file of data.topics' test query ids, one per line"})
     extra_test_sets: list[TestSet] = field(default_factory=list, metadata={
         "help": "more topic/qrels sets evaluated once at the end, each with its own leaderboard"})
 
     def __post_init__(self) -> None:
-        if not 0 < self.dev_fraction < 1:
-            raise ValueError(f"data.dev_fraction must be in (0, 1), found {self.dev_fraction}")
         if not self.topics:
             if self.qrels or self.test_fraction or self.test_ids:
                 raise ValueError("data.qrels, data.test_fraction and data.test_ids split data.topics; set data.topics "
@@ -63,8 +62,6 @@ class DataSection:
             raise ValueError("data.topics needs data.qrels (its judgments)")
         if bool(self.test_ids) == bool(self.test_fraction):
             raise ValueError("data.topics needs one of data.test_fraction (e.g. 0.2) or data.test_ids (a file of ids)")
-        if self.test_fraction and not 0 < self.test_fraction < 1:
-            raise ValueError(f"data.test_fraction must be in (0, 1), found {self.test_fraction}")
 
     @property
     def splits_topics(self) -> bool:
@@ -74,10 +71,10 @@ class DataSection:
 
 @dataclass
 class BM25Section:
-    k1: float = field(default=BM25Params.k1, metadata={"help": "BM25 k1 (default: lead_ir.bm25.BM25Params)"})
-    b: float = field(default=BM25Params.b, metadata={"help": "BM25 b (default: lead_ir.bm25.BM25Params)"})
-    train_depth: int = field(default=100, metadata={"help": "BM25 hits per training query (mining pool)"})
-    threads: int = field(default=0, metadata={"help": "Lucene threads (0: CPU count, at most 8)"})
+    k1: float = number(BM25Params.k1, NON_NEGATIVE, "BM25 k1 (default: lead_ir.bm25.BM25Params)")
+    b: float = number(BM25Params.b, UNIT, "BM25 b (default: lead_ir.bm25.BM25Params)")
+    train_depth: int = number(100, POSITIVE, "BM25 hits per training query (mining pool)")
+    threads: int = number(0, NON_NEGATIVE, "Lucene threads (0: CPU count, at most 8)")
 
     def params(self) -> BM25Params:
         return BM25Params(k1=self.k1, b=self.b)
@@ -90,17 +87,17 @@ class UnlabeledSection:
 
     queries: str = field(default="", metadata={
         "help": "'' (none), 'titles' (pseudo-queries from the corpus titles) or a topics spec without test queries"})
-    depth: int = field(default=100, metadata={"help": "BM25 hits per unlabeled query (candidates)"})
-    num_candidates: int = field(default=100, metadata={"help": "keep at most this many candidates per query"})
-    max_queries: int = field(default=0, metadata={"help": "titles: a seeded sample of this many (0: all)"})
-    min_title_words: int = field(default=3, metadata={"help": "titles: drop shorter titles"})
+    depth: int = number(100, POSITIVE, "BM25 hits per unlabeled query (candidates)")
+    num_candidates: int = number(100, POSITIVE, "keep at most this many candidates per query")
+    max_queries: int = number(0, NON_NEGATIVE, "titles: a seeded sample of this many (0: all)")
+    min_title_words: int = number(3, POSITIVE, "titles: drop shorter titles")
     exclude_source: bool = field(default=True, metadata={"help": "titles: leave a title's own document out"})
 
 
 @dataclass
 class MiningSection:
-    depth: int = 100
-    num_negatives: int = 100
+    depth: int = number(100, POSITIVE, "hits per training query the negatives are mined from")
+    num_negatives: int = number(100, POSITIVE, "hard negatives kept per training query")
     unlabeled: UnlabeledSection = field(default_factory=UnlabeledSection, metadata={
         "help": "unlabeled queries for distillation (stage mine-unlabeled; not part of the mine stage's key)"})
 
@@ -118,8 +115,8 @@ class TeacherSection:
     warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
-    seeds: int | list[int] | None = field(default=None, metadata={
-        "help": "seeds of the warm-up: null = the experiment's seeds, N = its first N, or a list of them"})
+    seeds: int | list[int] | None = number(None, NON_NEGATIVE, (
+        "seeds of the warm-up: null = the experiment's seeds, N = its first N, or a list of them"))
 
 
 @dataclass
@@ -129,16 +126,16 @@ class ArmSection:
         "help": "the student's backbone: a model (dir, HF name, pymodule:<package>), a teacher's warm-up row "
                 "(<teacher>-warmup: that stage's trained model), or empty: the arm's teacher checkpoint; truncated "
                 "to student_layers"})
-    student_layers: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={
-        "help": "backbone blocks the student keeps (1-based; empty keeps all)"})
+    student_layers: list[int] = number(factory=lambda: [1, 2, 3], check=POSITIVE, help=(
+        "backbone blocks the student keeps (1-based; empty keeps all)"))
     teacher: str = field(default="warmup", metadata={
         "help": "the teacher row this arm distils from: <teacher>-warmup or <teacher>-zero-shot (with one teacher "
                 "also warmup or zero-shot)"})
     train: dict[str, Any] | None = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for this arm; null means no training (the truncated student as is)"})
-    seeds: int | list[int] | None = field(default=None, metadata={
-        "help": "seeds this arm is trained with: null = the experiment's seeds, N = its first N (1: one seed "
-                "suffices), or a list of them; an untrained arm has one"})
+    seeds: int | list[int] | None = number(None, NON_NEGATIVE, (
+        "seeds this arm is trained with: null = the experiment's seeds, N = its first N (1: one seed "
+        "suffices), or a list of them; an untrained arm has one"))
 
     def __post_init__(self) -> None:
         if not self.name or any(ch.isspace() or ch in "/\\@" for ch in self.name):
@@ -147,18 +144,19 @@ class ArmSection:
 
 @dataclass
 class EncodeSection:
-    batch_size: int = 64
+    batch_size: int = number(64, POSITIVE, "passages per encoding batch")
     # None: each checkpoint's own passage_max_len, i.e. the length it was trained at; a student
     # trained on 128-token passages and encoded at 256 loses much of its quality (docs/results.md)
-    max_length: int | None = None
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
-        "help": "auto: bf16 autocast on a GPU or a CPU with AVX512-BF16/AMX, else fp32 (recorded per encode "
-                "stage); vectors are float32 whatever the precision"})
+    max_length: int | None = number(None, POSITIVE, "passage tokens kept (null: each checkpoint's passage_max_len)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="fp32", metadata={
+        "help": "fp32: the same vectors on every machine; auto (faster): bf16 autocast on a GPU or a CPU with "
+                "AVX512-BF16/AMX, else fp32, resolved once when the study is planned (recorded per encode stage "
+                "and in the leaderboard caption); vectors are float32 whatever the precision"})
     factory: str = field(default="Flat", metadata={
         "help": "FAISS index_factory string of every index (inner product): Flat (exact), HNSW32, IVF4096,PQ64, ..."})
-    train_size: int | None = field(default=None, metadata={
-        "help": "vectors sampled to train IVF/PQ factories (null: lead_ir.index.TRAIN_SIZE)"})
-    chunk_size: int = field(default=16384, metadata={"help": "documents per length-sorted, resumable chunk"})
+    train_size: int | None = number(None, POSITIVE, "vectors sampled to train IVF/PQ factories (null: "
+                                                      "lead_ir.index.TRAIN_SIZE)")
+    chunk_size: int = number(16384, POSITIVE, "documents per length-sorted, resumable chunk")
     # Sharding (`lead-ir encode --shard i/n`) is the process group's: under torchrun each of n processes
     # encodes shard rank/n and rank 0 merges them into one index of this factory.
 
@@ -179,19 +177,16 @@ class EvaluationSection:
                 "time"})
     test: Literal["ttest", "fisher", "tukey"] = "ttest"
     correction: Literal["holm", "bonferroni", "none"] = "holm"
-    alpha: float = 0.05
+    alpha: float = number(0.05, PROBABILITY, "significance level of the tests")
     comparisons: list[list[str]] = field(default_factory=list, metadata={
         "help": "planned comparisons, pairs of row names (e.g. [[lead, contrastive], [lead, response-kd]]): the "
                 "significance tests are exactly these, corrected over them; empty: every row against each baseline"})
-    run_depth: int = field(default=100, metadata={"help": "hits kept per query in the written runs"})
-    dev_pool_depth: int = field(default=0, metadata={
-        "help": "corpus searched by dev evaluation during training: 0 = the whole corpus (exact); N = each "
-                "dev query's BM25 top N plus its judged documents (affordable on MS MARCO's 8.8M passages)"})
+    run_depth: int = number(100, POSITIVE, "hits kept per query in the written runs")
+    dev_pool_depth: int = number(0, NON_NEGATIVE, (
+        "corpus searched by dev evaluation during training: 0 = the whole corpus (exact); N = each "
+        "dev query's BM25 top N plus its judged documents (affordable on MS MARCO's 8.8M passages)"))
 
     def __post_init__(self) -> None:
-        if self.dev_pool_depth < 0:
-            raise ValueError("evaluation.dev_pool_depth must be >= 0 (0 searches the whole corpus), "
-                             f"found {self.dev_pool_depth}")
         for pair in self.comparisons:
             if len(pair) != 2 or pair[0] == pair[1]:
                 raise ValueError(f"evaluation.comparisons: each entry is a pair of two different row names, "
@@ -204,10 +199,10 @@ class ExperimentConfig:
     output_dir: str = field(default="work/experiments/experiment", metadata={
         "help": "stage outputs, manifests, models (not committed)"})
     results_dir: str = field(default="", metadata={"help": "where the final runs/leaderboard/logs are copied"})
-    seed: int = 42
-    seeds: list[int] = field(default_factory=list, metadata={
-        "help": "seeds of every trained row (e.g. [42, 43, 44]): one training/encode/dense stage per seed, the "
-                "leaderboard reports mean +- sd over seeds; empty: [seed]. The split stays fixed (data.split_seed)"})
+    seed: int = number(42, NON_NEGATIVE, "the seed of every trained row when `seeds` is empty")
+    seeds: list[int] = number(factory=list, check=NON_NEGATIVE, help=(
+        "seeds of every trained row (e.g. [42, 43, 44]): one training/encode/dense stage per seed, the "
+        "leaderboard reports mean +- sd over seeds; empty: [seed]. The split stays fixed (data.split_seed)"))
     data: DataSection = field(default_factory=DataSection)
     bm25: BM25Section = field(default_factory=BM25Section)
     mining: MiningSection = field(default_factory=MiningSection)
@@ -343,8 +338,9 @@ def _check_spec(spec: str, where: str, registry: dict) -> None:
 
 def validate_plan(cfg: ExperimentConfig) -> None:
     """Check at plan time (before the first stage, also for ``--dry-run``) everything a later stage would reject:
-    metric names, the fusion method and normalisation, significance settings, baseline rows and planned
-    comparisons, input paths and model folders, so a typo fails in a second rather than after hours of training."""
+    metric names, the fusion method and normalisation, baseline rows and planned comparisons, input paths and model
+    folders, so a typo fails in a second rather than after hours of training. Numbers were checked when the config
+    loaded (each field's declared range, :func:`lead_ir.config.number`)."""
     from pathlib import Path
 
     from lead_ir.data.registry import load_registry
@@ -367,21 +363,6 @@ def validate_plan(cfg: ExperimentConfig) -> None:
     if cfg.hybrid.method not in METHODS or cfg.hybrid.norm not in NORMS:
         raise ConfigError(f"hybrid: method {cfg.hybrid.method!r} / norm {cfg.hybrid.norm!r} is not supported by "
                           f"lead_ir.fusion; choose from {', '.join(METHODS)}")
-    if not 0 < ev.alpha < 1:
-        raise ConfigError(f"evaluation.alpha must be strictly between 0 and 1, found {ev.alpha}")
-    for where, value in (("evaluation.run_depth", ev.run_depth), ("encode.batch_size", cfg.encode.batch_size),
-                         ("mining.depth", cfg.mining.depth), ("mining.num_negatives", cfg.mining.num_negatives),
-                         ("bm25.train_depth", cfg.bm25.train_depth)):
-        if value < 1:
-            raise ConfigError(f"{where} must be >= 1, found {value}")
-    if cfg.encode.chunk_size < 1 or (cfg.encode.train_size is not None and cfg.encode.train_size < 1):
-        raise ConfigError(f"encode.chunk_size and encode.train_size must be >= 1, found {cfg.encode.chunk_size} and "
-                          f"{cfg.encode.train_size}")
-    if cfg.encode.max_length is not None and cfg.encode.max_length < 1:
-        raise ConfigError(f"encode.max_length must be >= 1 or null, found {cfg.encode.max_length}")
-    if cfg.bm25.threads < 0 or cfg.bm25.k1 < 0 or not 0 <= cfg.bm25.b <= 1:
-        raise ConfigError(f"bm25: threads >= 0, k1 >= 0 and 0 <= b <= 1 are required, found threads="
-                          f"{cfg.bm25.threads}, k1={cfg.bm25.k1}, b={cfg.bm25.b}")
     rows = ["bm25"] + cfg.teacher_rows()
     rows += [arm.name for arm in cfg.arms] + (["hybrid"] if cfg.hybrid.enabled and cfg.arms else [])
     for base in ev.baselines:

@@ -2,7 +2,8 @@
 
 ``lead-ir experiment`` (and ``lead-ir quickstart``) write a results folder: ``<row>.trec`` runs,
 ``leaderboard.*``, ``logs/<stage>.jsonl`` training logs, ``study.json`` (rows, the best dev student
-and the fusion weights of the hybrid, per-stage wall times), ``config.resolved.yaml``, and, from
+and the fusion weights of the hybrid, per-stage wall times, the seeds of rows trained with several, and
+the teacher row each query-student arm searched), ``config.resolved.yaml``, and, from
 studies with a ``costs`` stage, ``costs.json``. :func:`open_study` finds such a folder (an explicit
 path, else ``$LEAD_IR_STUDY``, else the committed reference study ``runs/scifact``) and
 :class:`StudyResults` reads each part with a one-line error when it is missing.
@@ -10,7 +11,6 @@ path, else ``$LEAD_IR_STUDY``, else the committed reference study ``runs/scifact
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from lead_ir.errors import LeadIRError
+from lead_ir.fileio import read_json, read_yaml
 from lead_ir.records import Qrels, RunDict
 
 STUDY_ENV = "LEAD_IR_STUDY"
@@ -64,15 +65,18 @@ class StudyResults:
     def info(self) -> dict:
         """``study.json`` (``{}`` for a folder of runs without one)."""
         path = self.folder / "study.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        fix = "re-run the study's leaderboard stage (lead-ir experiment) to write it again"
+        if not path.is_file():
+            return {}
+        return read_json(path, what="study record", fix=fix,
+                         fields={"name": (str, type(None)), "rows": list, "hybrid": (dict, type(None))})
 
     @cached_property
     def config(self) -> dict:
         """``config.resolved.yaml`` as a plain dict (``{}`` when absent)."""
-        import yaml
-
         path = self.folder / "config.resolved.yaml"
-        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+        fix = "re-run the study (lead-ir experiment) to write it again"
+        return read_yaml(path, what="resolved config", fix=fix) if path.is_file() else {}
 
     @property
     def name(self) -> str:
@@ -84,6 +88,13 @@ class StudyResults:
         stems = sorted(p.stem for p in self.folder.glob("*.trec"))
         ordered = [r for r in self.info.get("rows", []) if r in stems]
         return ordered + [s for s in stems if s not in ordered]
+
+    @property
+    def query_students(self) -> dict[str, str]:
+        """``{arm: teacher row}`` of the query-student arms: each encodes queries only, and its runs searched that
+        teacher row's index (whose size and docs/s its cost figures repeat). ``{}``: none."""
+        found = self.info.get("query_students")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
     @property
     def metrics(self) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from lead_ir.config import config_hash
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, read_json, write_json
+from lead_ir.fileio import atomic_path, made_parents, read_json, write_json
 
 logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -69,6 +69,19 @@ def versions() -> dict[str, str]:
     return out
 
 
+# manifest.json: the entries the runner and the study read back, with their JSON types
+MANIFEST_FIELDS = {"stage": str, "key_hash": str, "outputs": (dict, type(None)),
+                   "wall_time_s": (int, float, type(None)),
+                   "inputs": (dict, type(None))}
+
+
+def read_manifest(path: Path) -> dict:
+    """A stage's ``manifest.json``, checked: a damaged one is one line naming it (delete the stage folder to
+    run the stage again)."""
+    return read_json(path, what="stage manifest", fix=f"delete {path.parent} so the stage runs again",
+                     fields=MANIFEST_FIELDS)  # no key_hash: a stale stage, run again
+
+
 @dataclass
 class Pipeline:
     root: Path
@@ -86,7 +99,7 @@ class Pipeline:
 
     def manifest(self, name: str) -> dict | None:
         path = self.folder(name) / MANIFEST
-        return read_json(path) if path.exists() else None
+        return read_manifest(path) if path.exists() else None
 
     def descendants(self, names: set[str]) -> set[str]:
         out = set(names)
@@ -162,8 +175,8 @@ class Pipeline:
                 logger.info("stage %s: running%s", stage.name,
                             f" ({stage.description})" if stage.description else "")
                 if stage.resumable:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    outputs = stage.run(folder)
+                    with made_parents(folder / MANIFEST):  # a stage that fails having written nothing leaves no folder
+                        outputs = stage.run(folder)
                 else:
                     with atomic_path(folder, is_dir=True) as tmp:
                         outputs = stage.run(tmp)

@@ -1,4 +1,5 @@
-"""The full training objective: L = L_stu + λ_rep L_rep + λ_lyr L_lyr (+ Margin-MSE, + joint terms).
+"""The full training objective: L = L_stu + λ_rep L_rep + λ_lyr L_lyr (+ Margin-MSE, + joint terms, + a query
+student's alignment with its teacher's query vectors; docs/query-students.md).
 
 With a jointly trained teacher (the paper's setting) the teacher's own cross-entropy and the
 reverse final-layer KL(p_S || p_T) are added, and teacher targets are not detached. The terms,
@@ -23,9 +24,18 @@ import torch
 from torch import Tensor
 
 from lead_ir.losses.scores import Scores, own_candidates, positives, teacher_top
-from lead_ir.losses.terms import LayerDiagnostics, TermInputs, active, check_weights, default_weights, weight
+from lead_ir.losses.terms import (
+    LayerDiagnostics,
+    QueryVectors,
+    TermInputs,
+    active,
+    check_weights,
+    default_weights,
+    weight,
+)
 
-__all__ = ["ObjectiveResult", "ObjectiveSettings", "Scores", "objective", "own_candidates", "positives", "teacher_top"]
+__all__ = ["ObjectiveResult", "ObjectiveSettings", "QueryVectors", "Scores", "objective", "own_candidates",
+           "positives", "teacher_top"]
 
 
 @dataclass
@@ -38,6 +48,7 @@ class ObjectiveSettings:
     fixed_weights: list[float] | None = None
     joint: bool = False
     unlabeled_student_loss: Literal["skip", "teacher_top"] = "skip"
+    align_kind: Literal["mse", "cosine"] = "mse"
 
     def __post_init__(self) -> None:
         check_weights(self.weights)
@@ -54,7 +65,8 @@ class ObjectiveResult:
 
 
 def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequence[tuple[int, int]],
-              cfg: ObjectiveSettings, labeled: Tensor | None = None) -> ObjectiveResult:
+              cfg: ObjectiveSettings, labeled: Tensor | None = None,
+              queries: QueryVectors | None = None) -> ObjectiveResult:
     """The terms of :data:`lead_ir.losses.terms.TERMS` with a non-zero weight, and their weighted sum.
 
     Terms that read a teacher are computed only with one; joint-only terms only with ``cfg.joint``.
@@ -67,6 +79,8 @@ def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequen
         pairs: (teacher layer, student layer) pairs of L_lyr.
         labeled: [Q] bool, False for queries without a positive (None: all labeled); any False
             needs a teacher.
+        queries: a query student's and its teacher's final query vectors (query-tower training; the
+            alignment term reads them).
 
     Returns:
         :class:`ObjectiveResult`: ``loss`` = sum of weight * term, ``terms`` {"student", ...},
@@ -95,7 +109,8 @@ def objective(student: Scores, teacher: Scores | None, group: int, pairs: Sequen
         aligned = Scores(s_values, student.layers)
         teacher = Scores(teacher.values if cfg.joint else teacher.values.detach(), teacher.layers)
     inputs = TermInputs(student, aligned, teacher, group, pairs, cfg.student_temperature, cfg.teacher_temperature,
-                        cfg.reweight, cfg.reweight_tau, cfg.fixed_weights, top, student_rows, labeled)
+                        cfg.reweight, cfg.reweight_tau, cfg.fixed_weights, top, student_rows, labeled, queries,
+                        cfg.align_kind)
     terms: dict[str, Tensor] = {}
     layers = None
     for term in active(cfg.weights, cfg.joint):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from lead_ir.errors import ConfigError, closest
@@ -33,7 +34,9 @@ class TermInputs:
     the teacher's candidates and ``teacher`` the teacher's scores (detached unless joint), both None
     without a teacher. ``top`` [Q]: each query's positive among its own candidates (0, or the
     teacher's top candidate for an unlabeled query; None when all are labeled). ``student_rows`` /
-    ``labeled`` [Q] bool: rows of L_stu and of the joint teacher's InfoNCE (None: all).
+    ``labeled`` [Q] bool: rows of L_stu and of the joint teacher's InfoNCE (None: all). ``queries``: the
+    final query vectors of a query student and of its teacher (None outside query-tower training), read by
+    the alignment term with ``align_kind``.
     """
 
     student: Scores
@@ -49,6 +52,17 @@ class TermInputs:
     top: Tensor | None = None
     student_rows: Tensor | None = None
     labeled: Tensor | None = None
+    queries: QueryVectors | None = None
+    align_kind: Literal["mse", "cosine"] = "mse"
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """Final query vectors of one (global) batch in query-tower training: ``student`` [Q, H] (projected and
+    normalised as the student's spec says) and ``teacher`` [Q, H] (the teacher's cached final-layer vectors)."""
+
+    student: Tensor
+    teacher: Tensor
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,10 @@ class Term:
     ``compute`` returns None when the term does not apply to the batch (L_lyr without layer pairs).
     ``base``: the ground-truth term, always computed and logged, and weighted with ``default_weight``
     when a ``weights`` mapping leaves it out (any other term left out weighs 0).
+    ``spelled_out``: whether the canonical weights (:func:`canonical_weights`, ``loss.weights`` once loaded)
+    list the term at weight 0. A term added after study stage keys hashed the spelled-out weights has False,
+    so a config that leaves it at 0 keeps its key (an option added later, left at its default, leaves a
+    finished stage done).
     """
 
     name: str
@@ -83,6 +101,7 @@ class Term:
     description: str
     joint_only: bool = False
     base: bool = False
+    spelled_out: bool = True
 
 
 def rows_info_nce(scores: Tensor, positive: Tensor, rows: Tensor | None, temperature: float) -> Tensor:
@@ -117,6 +136,33 @@ def _margin_mse(x: TermInputs) -> TermValue:
     return TermValue(margin_mse(as_own(x.aligned.final, x.group), as_own(x.teacher.final, x.group))["margin_mse"])
 
 
+def embedding_alignment(student: Tensor, teacher: Tensor, kind: Literal["mse", "cosine"] = "mse") -> Tensor:
+    r"""Mean over queries of :math:`\lVert q_S - q_T \rVert_2^2` (``mse``) or :math:`1 - \cos(q_S, q_T)` (``cosine``).
+
+    Args:
+        student / teacher: [Q, H] final query vectors (the teacher's detached).
+
+    ``mse`` sums the squared differences over the H dimensions (it is H times ``torch``'s element-wise
+    ``mse_loss``), so that for unit vectors it is 2(1 - cos), on the scale of the other terms.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student query vectors {tuple(student.shape)} and teacher query vectors "
+                         f"{tuple(teacher.shape)} differ; a query student of another width needs its projection")
+    s, t = student.float(), teacher.float().detach()
+    if kind == "mse":
+        return ((s - t) ** 2).sum(-1).mean()
+    if kind == "cosine":
+        return (1 - torch.nn.functional.cosine_similarity(s, t, dim=-1)).mean()
+    raise ValueError(f"align_kind must be 'mse' or 'cosine', found {kind!r}")
+
+
+def _align(x: TermInputs) -> TermValue:
+    if x.queries is None:
+        raise ValueError("loss.weights.align > 0 needs query-tower training (student.tower=query): it aligns the "
+                         "student's query vectors with its teacher's")
+    return TermValue(embedding_alignment(x.queries.student, x.queries.teacher, x.align_kind))
+
+
 def _teacher(x: TermInputs) -> TermValue:
     final = x.teacher.final
     return TermValue(rows_info_nce(final, positives(final, x.group), x.labeled, x.teacher_temperature))
@@ -135,6 +181,9 @@ TERMS: tuple[Term, ...] = (
          description="L_lyr: sum_k w_k KL(p_T^a_k || p_S^b_k) over the selected layer pairs (LEAD)"),
     Term("margin_mse", _margin_mse, needs_teacher=True, default_weight=0.0,
          description="Margin-MSE over each query's own candidates (Hofstätter et al., 2020)"),
+    Term("align", _align, needs_teacher=True, default_weight=0.0, spelled_out=False,
+         description="query tower: the student's final query vector against the teacher's (loss.align_kind: "
+                     "squared L2 distance or 1 - cosine)"),
     Term("teacher", _teacher, needs_teacher=True, default_weight=1.0, joint_only=True,
          description="joint mode: the teacher's own InfoNCE"),
     Term("reverse", _reverse, needs_teacher=True, default_weight=1.0, joint_only=True,
@@ -153,8 +202,16 @@ def get_term(name: str) -> Term:
 
 
 def default_weights() -> dict[str, float]:
-    """``{term: default weight}`` of every term, in table order (the default of ``loss.weights``)."""
-    return {term.name: term.default_weight for term in TERMS}
+    """``{term: default weight}`` in table order (the default of ``loss.weights``): every spelled-out term, and
+    any other whose default is not 0."""
+    return {term.name: term.default_weight for term in TERMS if term.spelled_out or term.default_weight}
+
+
+def canonical_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """``weights`` with every spelled-out term listed (one left out weighs 0, the base term its default) and the
+    others only when weighted, in table order: equal settings, equal mappings."""
+    values = {term.name: float(weight(weights, term.name)) for term in TERMS}
+    return {term.name: values[term.name] for term in TERMS if term.spelled_out or values[term.name]}
 
 
 def check_weights(weights: Mapping[str, float]) -> None:

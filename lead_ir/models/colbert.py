@@ -6,7 +6,6 @@ normalised per token (when ``normalize``), so MaxSim can be computed at any laye
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,8 +14,9 @@ import torch
 from torch import nn
 
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, write_json
+from lead_ir.fileio import atomic_path, load_torch, read_json_dataclass, write_json
 from lead_ir.models.reps import LayerReps
+from lead_ir.models.spec import SPEC_FIX
 
 COLBERT_FILE = "lead_ir_colbert.json"
 PROJECTION_FILE = "colbert_projection.pt"
@@ -34,7 +34,7 @@ class ColBERTSpec:
     @classmethod
     def load(cls, directory: Path) -> ColBERTSpec:
         path = directory / COLBERT_FILE
-        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+        return read_json_dataclass(cls, path, "ColBERT spec", SPEC_FIX) if path.exists() else cls()
 
 
 class ColBERTEncoder(nn.Module):
@@ -61,7 +61,9 @@ class ColBERTEncoder(nn.Module):
         encoder = cls(model, tokenizer, spec or ColBERTSpec.load(path))
         weights = path / PROJECTION_FILE
         if encoder.projection is not None and weights.exists():
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = load_torch(weights, "ColBERT projection", SPEC_FIX)
+            if not isinstance(state, dict) or set(state) != {"weight"} or not isinstance(state["weight"], torch.Tensor):
+                raise LeadIRError(f"{weights}: damaged ColBERT projection (expected one 'weight' tensor); {SPEC_FIX}")
             if state["weight"].shape != encoder.projection.weight.shape:
                 raise LeadIRError(f"{weights}: projection is {tuple(state['weight'].shape)}, the spec asks for "
                                   f"{tuple(encoder.projection.weight.shape)}; set dim to {state['weight'].shape[0]}")

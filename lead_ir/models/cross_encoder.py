@@ -7,7 +7,6 @@ over each query's own candidates.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ import torch
 from torch import nn
 
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, write_json
+from lead_ir.fileio import atomic_path, read_json_dataclass, write_json
 from lead_ir.models.reps import LayerReps
+from lead_ir.models.spec import SPEC_FIX
 
 CROSS_FILE = "lead_ir_cross_encoder.json"
 
@@ -31,7 +31,7 @@ class CrossEncoderSpec:
     @classmethod
     def load(cls, directory: Path) -> CrossEncoderSpec:
         path = directory / CROSS_FILE
-        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+        return read_json_dataclass(cls, path, "cross-encoder spec", SPEC_FIX) if path.exists() else cls()
 
 
 class CrossEncoder(nn.Module):
@@ -53,17 +53,18 @@ class CrossEncoder(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, spec: CrossEncoderSpec | None = None) -> CrossEncoder:
         """Load a sequence-classification checkpoint (a bare backbone gets a new 1-output head)."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        from lead_ir.models.loading import check_model_dir
+        from lead_ir.models.loading import LOAD_ERRORS, check_model_dir, load_config, load_error, load_tokenizer
 
         path = Path(path)
         check_model_dir(path)
+        load_config(path)
+        tokenizer = load_tokenizer(path)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
-        except OSError as exc:
-            raise LeadIRError(f"{path}: cannot load a Hugging Face model ({str(exc).splitlines()[0]})") from None
+        except LOAD_ERRORS as exc:
+            load_error(path, exc)
         return cls(model, tokenizer, spec or CrossEncoderSpec.load(path))
 
     def save(self, directory: str | Path) -> None:

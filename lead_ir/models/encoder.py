@@ -3,6 +3,11 @@
 Layers are counted from the first transformer block: layer 1 is the first block's output and
 layer L the last; the embedding output (``hidden_states[0]``) is not a layer. Hidden states
 come from the public ``output_hidden_states=True`` API; no modelling code is copied.
+
+A query student (``spec.tower == "query"``, :mod:`lead_ir.models.space`) encodes queries only; when
+its width differs from its teacher's, a learned ``projection`` (``nn.Linear``, no activation) maps
+every layer's pooled vector into the teacher's width before normalisation, and is saved as a
+sentence-transformers ``Dense`` module.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from torch import nn
 from lead_ir.errors import LeadIRError
 from lead_ir.fileio import atomic_path
 from lead_ir.models.reps import LayerReps
+from lead_ir.models.space import PassageSpace
 from lead_ir.models.spec import EncoderSpec
-from lead_ir.models.st_files import pooler_for_saving, write_sentence_transformers_files
+from lead_ir.models.st_files import DENSE_DIR, pooler_for_saving, read_dense_module, write_sentence_transformers_files
 
 
 @dataclass
@@ -41,19 +47,41 @@ class DenseEncoder(nn.Module):
 
     kind = "dense"
 
-    def __init__(self, model: nn.Module, tokenizer, spec: EncoderSpec):
+    def __init__(self, model: nn.Module, tokenizer, spec: EncoderSpec, projection: nn.Linear | None = None):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.spec = spec
+        self.projection = projection
 
     @property
     def num_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
 
     @property
-    def dim(self) -> int:
+    def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
+
+    @property
+    def dim(self) -> int:
+        """Width of the vectors: the backbone's, or the projection's output for a projected query student."""
+        return int(self.projection.out_features) if self.projection is not None else self.hidden_size
+
+    def to_query_tower(self, space: PassageSpace, bias: bool = True) -> DenseEncoder:
+        """Make this encoder a query student of ``space`` (in place): queries only, plus a new projection
+        ``nn.Linear(hidden, space.dim)`` (initialised from the global torch RNG) when the widths differ."""
+        if self.spec.tower == "query" and not self.spec.passage_space.same_space(space):
+            raise LeadIRError(f"this encoder is already a query student of {self.spec.passage_space.describe()}, "
+                              f"not of {space.describe()}")
+        self.spec.tower, self.spec.passage_space = "query", space
+        if self.dim != space.dim:
+            if self.projection is not None:
+                raise LeadIRError(f"the query student's projection gives {self.dim}-d vectors, but its teacher's "
+                                  f"are {space.dim}-d")
+            device = next(self.model.parameters()).device
+            self.projection = nn.Linear(self.hidden_size, space.dim, bias=bias).to(device)
+            self.spec.projection = DENSE_DIR
+        return self
 
     @classmethod
     def from_pretrained(cls, path: str | Path, spec: EncoderSpec | None = None, **model_kwargs) -> DenseEncoder:
@@ -62,7 +90,15 @@ class DenseEncoder(nn.Module):
 
         path = Path(path)
         model, tokenizer = load_backbone(path, **model_kwargs)
-        return cls(model, tokenizer, spec or EncoderSpec.load(path))
+        spec = spec or EncoderSpec.load(path)
+        projection = None
+        if spec.projection:
+            projection = read_dense_module(path / spec.projection).to(next(model.parameters()).dtype)
+            if projection.in_features != int(model.config.hidden_size):
+                raise LeadIRError(f"{path / spec.projection}: the projection takes {projection.in_features}-d "
+                                  f"vectors, but the model's are {model.config.hidden_size}-d; save the query "
+                                  f"student again with lead_ir")
+        return cls(model, tokenizer, spec, projection)
 
     def save(self, directory: str | Path) -> None:
         """Write HF weights + tokenizer, ``lead_ir_encoder.json`` and sentence-transformers files, atomically."""
@@ -77,7 +113,7 @@ class DenseEncoder(nn.Module):
                     self.model.pooler = None
             self.tokenizer.save_pretrained(tmp)
             self.spec.save(tmp)
-            write_sentence_transformers_files(tmp, self.spec, self.dim)
+            write_sentence_transformers_files(tmp, self.spec, self.hidden_size, self.projection)
 
     def tokenize(self, texts: Sequence[str], max_len: int, device: torch.device | str | None = None) -> dict:
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
@@ -99,13 +135,21 @@ class DenseEncoder(nn.Module):
                                for layer in layers])
         return EncoderOutput(embedding, stacked, tuple(layers))
 
-    def layer_reps(self, queries: Sequence[str], passages: Sequence[str], layers: Sequence[int]) -> LayerReps:
-        """Pooled vectors of ``layers`` for a batch's texts: query [K, Q, H], passage [K, P, H]."""
+    def layer_reps(self, queries: Sequence[str], passages: Sequence[str] | None, layers: Sequence[int]) -> LayerReps:
+        """Pooled vectors of ``layers`` for a batch's texts: query [K, Q, H], passage [K, P, H] (None when
+        ``passages`` is None: a query student's passages are its teacher's cached vectors)."""
         device = next(self.model.parameters()).device
         q = self.tokenize([self.spec.query_prefix + t for t in queries], self.spec.query_max_len, device)
+        query = self(**q, layers=layers).layer_embeddings
+        if passages is None:
+            return LayerReps("dense", tuple(layers), query)
+        if self.spec.tower == "query":
+            raise LeadIRError("a query student encodes queries only; its passages are its teacher's vectors")
         p = self.tokenize([self.spec.passage_prefix + t for t in passages], self.spec.passage_max_len, device)
-        return LayerReps("dense", tuple(layers), self(**q, layers=layers).layer_embeddings,
-                         self(**p, layers=layers).layer_embeddings)
+        return LayerReps("dense", tuple(layers), query, self(**p, layers=layers).layer_embeddings)
 
     def _finish(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Pooled vectors -> output vectors: the projection (a projected query student), then normalisation."""
+        if self.projection is not None:
+            vectors = self.projection(vectors.to(self.projection.weight.dtype))
         return nn.functional.normalize(vectors, dim=-1) if self.spec.normalize else vectors

@@ -8,6 +8,7 @@ from typing import Literal
 
 from torch import nn
 
+from lead_ir.config import NON_NEGATIVE, POSITIVE, at_least, number
 from lead_ir.errors import LeadIRError
 from lead_ir.models.colbert import ColBERTEncoder, ColBERTSpec
 from lead_ir.models.cross_encoder import CrossEncoder, CrossEncoderSpec
@@ -24,21 +25,16 @@ class ModelConfig:
     kind: Literal["dense", "colbert", "cross"] = field(
         default="dense", metadata={"help": "dense (dual encoder), colbert (MaxSim) or cross (cross-encoder)"})
     path: str = field(default="", metadata={"help": "HF model directory or pymodule:<package> (get_model_path())"})
-    keep_layers: list[int] = field(default_factory=list, metadata={
-        "help": "keep only these 1-based blocks of the backbone (e.g. [1,2,3]); empty keeps all"})
+    keep_layers: list[int] = number(factory=list, check=POSITIVE, help=(
+        "keep only these 1-based blocks of the backbone (e.g. [1,2,3]); empty keeps all"))
     pooling: Literal["auto", "cls", "mean"] = field(
         default="auto", metadata={"help": "dense pooling at every layer; auto reads the checkpoint (else cls)"})
     normalize: bool | None = field(
         default=None, metadata={"help": "L2-normalise dense vectors / ColBERT tokens; null reads the checkpoint"})
-    query_max_len: int = field(default=0, metadata={
-        "help": "query tokens kept; 0: the passage length (capped by the model's limit), so real queries are not cut"})
-    passage_max_len: int = field(default=180, metadata={"help": "passage tokens kept (cross: pair tokens)"})
-    colbert_dim: int = field(default=0, metadata={"help": "ColBERT projection width; 0 keeps the hidden size"})
-
-    def __post_init__(self) -> None:
-        if (self.query_max_len and self.query_max_len < 4) or self.passage_max_len < 4:
-            raise ValueError(f"max lengths must be >= 4 (query 0: the passage length), "
-                             f"found {self.query_max_len}/{self.passage_max_len}")
+    query_max_len: int = number(0, at_least(4, zero=True), (
+        "query tokens kept; 0: the passage length (capped by the model's limit), so real queries are not cut"))
+    passage_max_len: int = number(180, at_least(4), "passage tokens kept (cross: pair tokens)")
+    colbert_dim: int = number(0, NON_NEGATIVE, "ColBERT projection width; 0 keeps the hidden size")
 
     def lengths(self, limit: int) -> tuple[int, int]:
         """(query, passage) max tokens: query 0 means the passage length; both capped at ``limit``."""

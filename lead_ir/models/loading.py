@@ -3,54 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 from torch import nn
 
 from lead_ir.errors import LeadIRError
+from lead_ir.fileio import check_model_json, check_weights_file
+
+__all__ = ["check_model_dir", "check_weights_file", "load_backbone"]
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sentencepiece.bpe.model", "spiece.model")
 
 
-def check_weights_file(file: Path) -> None:
-    """Refuse a truncated or damaged weights file (e.g. an interrupted download) before loading it.
-
-    ``*.safetensors``: the 8-byte header length, the JSON header and the tensors' byte ranges must fit
-    the file exactly. ``*.bin``: a PyTorch zip archive must end in a complete zip directory; it is
-    loaded later with ``weights_only=True`` (transformers), never as an arbitrary pickle.
-    """
-    import json
-    import struct
-    import zipfile
-
-    fix = "download or save the model again"
-    size = file.stat().st_size
-    if file.suffix == ".safetensors":
-        with open(file, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise LeadIRError(f"{file}: truncated weights ({size} bytes, no safetensors header); {fix}")
-            (length,) = struct.unpack("<Q", head)
-            if length > size - 8:
-                raise LeadIRError(f"{file}: truncated weights (header says {length} bytes, file has {size}); {fix}")
-            try:
-                header = json.loads(fh.read(length))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise LeadIRError(f"{file}: damaged weights (unreadable safetensors header); {fix}") from None
-        if not isinstance(header, dict):
-            raise LeadIRError(f"{file}: damaged weights (unreadable safetensors header); {fix}")
-        ends = [int(v["data_offsets"][1]) for k, v in header.items()
-                if k != "__metadata__" and isinstance(v, dict) and len(v.get("data_offsets", ())) == 2]
-        expected = 8 + length + max(ends, default=0)
-        if expected != size:
-            raise LeadIRError(f"{file}: truncated or damaged weights ({size} bytes, the header describes "
-                              f"{expected}); {fix}")
-    elif file.suffix == ".bin":
-        if not zipfile.is_zipfile(file):
-            raise LeadIRError(f"{file}: truncated, damaged or legacy-pickle weights (not a PyTorch zip archive; "
-                              f"lead_ir does not unpickle legacy files); {fix}, preferably as safetensors")
-
-
 def check_model_dir(path: Path) -> None:
+    """Refuse a folder that is not a complete, undamaged model: weights (checked), tokenizer files, and every
+    JSON file (``config.json``, tokenizer files, sidecars) readable, before transformers parses any of them."""
     if not path.is_dir():
         raise LeadIRError(f"{path}: not a model directory; pass a folder with config.json, weights and tokenizer")
     weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
@@ -62,16 +29,69 @@ def check_model_dir(path: Path) -> None:
         check_weights_file(file)
     if not any((path / f).exists() for f in _TOKENIZER_FILES):
         raise LeadIRError(f"{path}: no tokenizer files (tokenizer.json / vocab.txt); save the tokenizer with the model")
+    check_model_json(path)
+
+
+def _hub_errors() -> tuple[type[Exception], ...]:
+    try:  # transformers' configs are huggingface_hub strict dataclasses: a field of the wrong type raises this
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:
+        return ()
+    return (StrictDataclassError,)
+
+
+# What transformers raises for a model folder whose config.json is valid JSON but damaged (a wrong type, a
+# missing or impossible value) or whose weights do not fit it.
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
+               ZeroDivisionError, OverflowError, *_hub_errors())
+
+
+def load_error(path: Path, exc: BaseException) -> NoReturn:
+    """Raise the one line for a model folder transformers cannot load."""
+    text = str(exc).strip()
+    reason = " ".join(text.splitlines()[0].split())[:200] if text else type(exc).__name__
+    raise LeadIRError(f"{path}: cannot load a Hugging Face model ({reason}); check the folder or download "
+                      f"the model again") from None
+
+
+def load_config(path: Path):
+    """``AutoConfig.from_pretrained`` on a checked folder: a ``config.json`` that parses as JSON but describes
+    no model (a wrong type, an unknown model type) is one line naming it."""
+    from transformers import AutoConfig
+
+    if not (path / "config.json").is_file():
+        raise LeadIRError(f"{path}: no config.json; save the model with its config, or download it again")
+    try:
+        return AutoConfig.from_pretrained(str(path))
+    except LOAD_ERRORS as exc:
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise LeadIRError(f"{path / 'config.json'}: damaged model config ({text}); download or save the model "
+                          f"again") from None
+
+
+def load_tokenizer(path: Path):
+    """``AutoTokenizer.from_pretrained`` on a checked folder; a tokenizer file that parses as JSON but that the
+    tokenizers library refuses is one line."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for a tokenizer.json it cannot use
+        if not isinstance(exc, LOAD_ERRORS) and type(exc) is not Exception:
+            raise
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise LeadIRError(f"{path}: cannot load the tokenizer ({text}); check its tokenizer files or download "
+                          f"the model again") from None
 
 
 def load_backbone(path: Path, **model_kwargs) -> tuple[nn.Module, object]:
     """(AutoModel without an unused pooler where the architecture allows, tokenizer) from ``path``."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     check_model_dir(path)
+    model_type = load_config(path).model_type
+    tokenizer = load_tokenizer(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model_type = AutoConfig.from_pretrained(str(path)).model_type
         droppable = model_type in ("bert", "roberta", "xlm-roberta", "camembert", "mpnet")
         # A saved pooler is loaded and then dropped, so neither case prints a missing/unexpected weight report.
         saved_pooler = droppable and _has_pooler_weights(path)
@@ -79,10 +99,8 @@ def load_backbone(path: Path, **model_kwargs) -> tuple[nn.Module, object]:
         model = AutoModel.from_pretrained(str(path), **kwargs, **model_kwargs)
         if saved_pooler:
             model.pooler = None
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LeadIRError(f"{path}: cannot load a Hugging Face model ({reason}); check the folder or download "
-                          f"the model again") from None
+    except LOAD_ERRORS as exc:  # a config.json that parses but describes no loadable model, or damaged weights
+        load_error(path, exc)
     except Exception as exc:  # safetensors raises its own SafetensorError
         if type(exc).__name__ != "SafetensorError":
             raise

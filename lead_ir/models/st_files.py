@@ -14,11 +14,10 @@ lack it. :func:`pooler_for_saving` therefore gives a pooler-less model a zero po
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from pathlib import Path
 
-from lead_ir.fileio import write_json
+from lead_ir.fileio import read_json, write_json
 from lead_ir.models.spec import EncoderSpec
 
 logger = logging.getLogger(__name__)
@@ -44,21 +43,31 @@ def pooler_for_saving(model):
 def set_tokenizer_max_length(directory: str | Path, max_length: int) -> None:
     """Record ``max_length`` as ``model_max_length`` in a saved ``tokenizer_config.json``."""
     path = Path(directory) / "tokenizer_config.json"
-    config = json.loads(path.read_text()) if path.exists() else {}
+    config = read_json(path, "tokenizer config", "save the model again") if path.exists() else {}
     config["model_max_length"] = int(max_length)
     write_json(path, config)
 
 
-def write_sentence_transformers_files(directory: str | Path, spec: EncoderSpec, hidden_size: int) -> None:
-    """Describe ``spec``'s pooling/normalisation/max length in sentence-transformers' own files."""
+def write_sentence_transformers_files(directory: str | Path, spec: EncoderSpec, hidden_size: int,
+                                      projection=None) -> None:
+    """Describe ``spec``'s pooling/normalisation/max length in sentence-transformers' own files.
+
+    ``projection`` (a query student's ``nn.Linear``, saved in ``spec.projection``) becomes a ``Dense`` module
+    between pooling and normalisation, as sentence-transformers applies it.
+    """
     directory = Path(directory)
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
+    if projection is not None:
+        write_dense_module(directory / spec.projection, projection)
+        modules.append({"idx": 2, "name": "2", "path": spec.projection, "type": "sentence_transformers.models.Dense"})
     if spec.normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-        (directory / "2_Normalize").mkdir(parents=True, exist_ok=True)
+        n = len(modules)
+        modules.append({"idx": n, "name": str(n), "path": f"{n}_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+        (directory / f"{n}_Normalize").mkdir(parents=True, exist_ok=True)
     write_json(directory / "modules.json", modules)
     write_json(directory / "1_Pooling" / "config.json", {
         "word_embedding_dimension": hidden_size,
@@ -82,3 +91,60 @@ def write_sentence_transformers_files(directory: str | Path, spec: EncoderSpec, 
         "default_prompt_name": None,
         "similarity_fn_name": "cosine" if spec.normalize else "dot",
     })
+
+
+# sentence-transformers' Dense module folder: config.json (these keys; activation identity) and model.safetensors
+# (``linear.weight`` [out, in], ``linear.bias`` [out]), the layout every sentence-transformers release loads.
+DENSE_DIR = "2_Dense"
+DENSE_ACTIVATION = "torch.nn.modules.linear.Identity"
+DENSE_FIELDS = {"in_features": int, "out_features": int, "bias": bool, "activation_function": str}
+
+
+def write_dense_module(folder: str | Path, linear) -> None:
+    """Save ``linear`` (an ``nn.Linear``) as sentence-transformers' ``Dense`` module with no activation."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    has_bias = linear.bias is not None
+    write_json(folder / "config.json", {"in_features": int(linear.in_features),
+                                        "out_features": int(linear.out_features), "bias": has_bias,
+                                        "activation_function": DENSE_ACTIVATION})
+    tensors = {"linear.weight": linear.weight.detach().float().cpu().contiguous()}
+    if has_bias:
+        tensors["linear.bias"] = linear.bias.detach().float().cpu().contiguous()
+    save_file(tensors, str(folder / "model.safetensors"))
+
+
+def read_dense_module(folder: str | Path):
+    """The ``nn.Linear`` of a sentence-transformers ``Dense`` folder written by :func:`write_dense_module`.
+
+    Raises:
+        LeadIRError: a missing or damaged file, an activation other than identity, or weights of another shape.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from lead_ir.errors import LeadIRError
+    from lead_ir.fileio import check_weights_file
+
+    folder = Path(folder)
+    fix = "save the query student again with lead_ir"
+    config = read_json(folder / "config.json", "sentence-transformers Dense config", fix, fields=DENSE_FIELDS,
+                       required=("in_features", "out_features"))
+    if config.get("activation_function", DENSE_ACTIVATION) != DENSE_ACTIVATION:
+        raise LeadIRError(f"{folder / 'config.json'}: activation {config['activation_function']!r}; lead_ir applies "
+                          f"a projection without activation ({DENSE_ACTIVATION}) only")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise LeadIRError(f"{folder}: no model.safetensors for the query projection; {fix}")
+    check_weights_file(weights, fix)
+    state = load_file(str(weights))
+    linear = torch.nn.Linear(config["in_features"], config["out_features"], bias=config.get("bias", True))
+    try:
+        linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise LeadIRError(f"{weights}: projection weights do not fit {folder / 'config.json'} ({reason}); "
+                          f"{fix}") from None
+    return linear

@@ -23,7 +23,16 @@ import torch
 
 from lead_ir.data.collections import corpus_fingerprint
 from lead_ir.embed import Embedder
-from lead_ir.fileio import atomic_path, file_fingerprint, load_npy, read_json, weights_fingerprint, write_json
+from lead_ir.errors import LeadIRError
+from lead_ir.fileio import (
+    atomic_path,
+    file_fingerprint,
+    load_npy,
+    read_json,
+    read_text,
+    weights_fingerprint,
+    write_json,
+)
 from lead_ir.log import progress
 from lead_ir.models.reps import layer_scores
 from lead_ir.precision import autocast
@@ -40,7 +49,8 @@ def cache_key(teacher, teacher_cfg: TeacherConfig, model_dir: Path, train: str, 
     """Hash of the training file, corpus, negatives depth, teacher weights, resolved teacher settings and the
     resolved precision the cache is built in (fp32 keeps the key it had before precisions existed)."""
     weights = weights_fingerprint(model_dir)
-    settings = {"kind": teacher_cfg.kind, "keep_layers": teacher_cfg.keep_layers, "spec": asdict(teacher.spec)}
+    spec = teacher.spec.to_dict() if hasattr(teacher.spec, "to_dict") else asdict(teacher.spec)  # as saved
+    settings = {"kind": teacher_cfg.kind, "keep_layers": teacher_cfg.keep_layers, "spec": spec}
     if precision != "fp32":
         settings["precision"] = precision
     blob = json.dumps([FORMAT_VERSION, settings, str(model_dir.resolve()), weights, file_fingerprint(train),
@@ -53,16 +63,18 @@ class TeacherCache:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.manifest = read_json(directory / "manifest.json")
+        fix = f"delete {directory} to rebuild the teacher cache"
+        self.manifest = read_json(directory / "manifest.json", what="teacher-cache manifest", fix=fix,
+                                  fields={"kind": str, "num_layers": int}, required=("kind", "num_layers"))
         self.kind = self.manifest["kind"]
         self.layers = tuple(range(1, self.manifest["num_layers"] + 1))
         if self.kind == "dense":
-            self.queries = load_npy(directory / "queries.npy", mmap=True)
-            self.passages = load_npy(directory / "passages.npy", mmap=True)
-            ids = (directory / "passage_ids.txt").read_text(encoding="utf-8").split("\n")
+            self.queries = load_npy(directory / "queries.npy", mmap=True, fix=fix)
+            self.passages = load_npy(directory / "passages.npy", mmap=True, fix=fix)
+            ids = read_text(directory / "passage_ids.txt").split("\n")
             self.passage_row = {doc_id: i for i, doc_id in enumerate(ids)}
         else:
-            self.scores = load_npy(directory / "scores.npy", mmap=True)
+            self.scores = load_npy(directory / "scores.npy", mmap=True, fix=fix)
 
     @property
     def scope(self) -> str:
@@ -73,12 +85,26 @@ class TeacherCache:
         cols = [layer - 1 for layer in layers]
         if self.kind == "dense":
             q = torch.from_numpy(np.ascontiguousarray(self.queries[batch.query_index][:, cols]))
-            rows = [self.passage_row[d] for d in batch.passage_ids]
+            rows = self._passage_rows(batch)
             p = torch.from_numpy(np.ascontiguousarray(self.passages[rows][:, cols]))
             return torch.einsum("qlh,plh->lqp", q.float(), p.float())
         out = np.stack([self.scores[qi, cand][:, cols] for qi, cand in zip(batch.query_index,
                                                                             batch.candidate_index)])
         return torch.from_numpy(out).float().permute(2, 0, 1).contiguous()
+
+    def final_vectors(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dense teacher's final-layer vectors of a global batch, float32: queries [Q, H] and passages [P, H]
+        (a query student's passage side, and the target of its alignment term)."""
+        if self.kind != "dense":
+            raise LeadIRError(f"{self.directory}: a {self.kind} teacher cache holds scores, not vectors; a query "
+                              f"student needs a dense teacher")
+        last = len(self.layers) - 1
+        q = np.ascontiguousarray(self.queries[batch.query_index, last], dtype=np.float32)
+        p = np.ascontiguousarray(self.passages[self._passage_rows(batch), last], dtype=np.float32)
+        return torch.from_numpy(q), torch.from_numpy(p)
+
+    def _passage_rows(self, batch: Batch) -> list[int]:
+        return [self.passage_row[d] for d in batch.passage_ids]
 
 
 def open_cache(teacher, teacher_cfg: TeacherConfig, model_dir: Path, groups: list[Group], doc_texts: dict[str, str],

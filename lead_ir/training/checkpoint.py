@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_path, read_json, write_json
+from lead_ir.fileio import atomic_path, load_torch, read_json, write_json
 
 STATE_FILE = "trainer_state.json"
 
@@ -63,6 +63,7 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 def load_checkpoint(path: Path, module: torch.nn.Module, optimizer, scheduler) -> dict:
     """Restore states in place; returns the trainer state (step, epoch, position, ...)."""
+    state = read_trainer_state(path)  # first: a damaged file changes nothing
     blob = load_state_file(path / "state.pt")
     try:
         module.load_state_dict(blob["model"])
@@ -73,29 +74,29 @@ def load_checkpoint(path: Path, module: torch.nn.Module, optimizer, scheduler) -
         reason = " ".join(str(exc).split())[:200]
         raise LeadIRError(f"{path}: checkpoint does not match this model or config ({reason}); resume with the "
                           f"config that wrote it, or delete {path.parent} to start over") from None
-    return read_json(path / STATE_FILE)
+    return state
+
+
+# trainer_state.json: the entries resuming reads, with their JSON types
+STATE_FIELDS = {"step": int, "epoch": int, "position": int, "best": (int, float, type(None)),
+                "best_step": (int, type(None)), "selector": (dict, type(None)), "precision": (str, type(None))}
+
+
+def read_trainer_state(path: Path) -> dict:
+    """``<checkpoint>/trainer_state.json``, checked: a damaged one is one line naming it."""
+    return read_json(path / STATE_FILE, what="trainer state", fix=_fix(path), fields=STATE_FIELDS,
+                     required=("step", "epoch", "position"))
+
+
+def _fix(path: Path) -> str:
+    return f"delete {path} to resume from an earlier checkpoint (or {path.parent} to start over)"
 
 
 def load_state_file(path: Path) -> dict:
     """``torch.load`` with ``weights_only=True``: tensors and plain containers only, so a crafted
     pickle cannot run code; anything else is refused with one line."""
-    import pickle
-
-    if not path.is_file():
-        raise LeadIRError(f"{path}: missing checkpoint file; delete {path.parent} to resume from an earlier checkpoint")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+)", str(exc))
-        reason = f"it references {found.group(1)}" if found else "it holds objects other than tensors and lists"
-        raise LeadIRError(f"{path}: refused to load ({reason}); lead_ir loads checkpoints with "
-                          f"torch.load(weights_only=True) and never unpickles code; delete {path.parent} if you "
-                          f"did not write it") from None
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise LeadIRError(f"{path}: unreadable checkpoint ({reason}); delete {path.parent} to resume from an "
-                          f"earlier one") from None
+    blob = load_torch(path, "checkpoint", _fix(path.parent))
     if not isinstance(blob, dict) or not {"model", "optimizer", "scheduler", "rng"} <= set(blob):
         raise LeadIRError(f"{path}: not a lead_ir checkpoint (expected model, optimizer, scheduler and rng state); "
-                          f"delete {path.parent} to resume from an earlier one")
+                          f"{_fix(path.parent)}")
     return blob

@@ -1,6 +1,9 @@
 """Dev evaluation during training: the student embeds the dev corpus and topics (:class:`lead_ir.embed.Embedder`,
 under the caller's autocast), :func:`lead_ir.exact.exact_search` ranks them, and the metrics come from
-:mod:`lead_ir.evaluation` (trec_eval's tie order and conventions, like every other score)."""
+:mod:`lead_ir.evaluation` (trec_eval's tie order and conventions, like every other score).
+
+A query student searches its teacher's passage vectors instead (:meth:`DevEvaluator.fix_passages`: the dev
+corpus embedded once by the teacher), as it will search the teacher's index."""
 
 from __future__ import annotations
 
@@ -38,13 +41,20 @@ class DevEvaluator:
         self.doc_ids = [d.doc_id for d in docs]
         self.doc_texts = [d.text for d in docs]
         self.k, self.batch_size = k, batch_size
+        self.passages = None  # fixed passage vectors (a query student's teacher's), else the student's own
+
+    def fix_passages(self, encoder: DenseEncoder) -> None:
+        """Embed the dev corpus once with ``encoder`` (a query student's frozen teacher) and search those
+        vectors at every later evaluation, whatever encoder embeds the queries."""
+        self.passages = Embedder(encoder, "passage", self.batch_size)(
+            self.doc_texts, desc=f"dev evaluation: {len(self.doc_texts)} teacher passages")
 
     def __call__(self, encoder: DenseEncoder) -> dict[str, float]:
         if getattr(encoder, "kind", "") != "dense":
             raise LeadIRError("dev evaluation searches with a dual encoder; drop data.dev_* for ColBERT or "
                               "cross-encoder training")
-        docs = Embedder(encoder, "passage", self.batch_size)(self.doc_texts,
-                                                             desc=f"dev evaluation: {len(self.doc_texts)} passages")
+        docs = self.passages if self.passages is not None else Embedder(encoder, "passage", self.batch_size)(
+            self.doc_texts, desc=f"dev evaluation: {len(self.doc_texts)} passages")
         queries = Embedder(encoder, "query", self.batch_size)([self.topics[q] for q in self.qids])
         run = exact_search(queries, docs, self.qids, self.doc_ids, self.k)
         means = evaluate_runs(self.qrels, {"dev": run}, self.metrics).means.loc["dev"]

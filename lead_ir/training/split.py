@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 from lead_ir.data.collections import read_qrels, write_qrels, write_topics
+from lead_ir.data.formats import parse_json_line
 from lead_ir.data.split import split_qids
-from lead_ir.errors import LeadIRError
-from lead_ir.fileio import atomic_open, write_json
+from lead_ir.errors import InputFormatError, LeadIRError
+from lead_ir.fileio import atomic_open, read_text, write_json
 
 
 def split_train_dev(train: str | Path, qrels_spec: str, fraction: float, seed: int,
@@ -22,20 +23,26 @@ def split_train_dev(train: str | Path, qrels_spec: str, fraction: float, seed: i
         {"train": path, "dev_topics": path, "dev_qrels": path}.
     """
     train, out_dir = Path(train), Path(out_dir)
-    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(read_text(train).splitlines(), 1):
+        if line.strip():
+            rows.append(row := parse_json_line(train, n, line))
+            if "qid" not in row or "query" not in row:
+                raise InputFormatError(train, n, "a training group needs a 'qid' and a 'query'",
+                                       "write each line as `lead-ir mine` does (qid, query, positives, negatives)")
     qids = {str(r["qid"]) for r in rows}
     dev = set(split_qids(qids, fraction, seed)[1])
     qrels = read_qrels(qrels_spec)
     paths = {"train": out_dir / "train.jsonl", "dev_topics": out_dir / "dev-topics.tsv",
              "dev_qrels": out_dir / "dev-qrels.txt"}
+    missing = sorted(q for q in dev if q not in qrels)
+    if missing:  # refused before anything is written
+        raise LeadIRError(f"{qrels_spec}: no judgments for dev query {missing[0]!r}; pass the training qrels")
     with atomic_open(paths["train"]) as fh:
         for row in rows:
             if str(row["qid"]) not in dev:
                 fh.write(json.dumps(row) + "\n")
     write_topics(paths["dev_topics"], {str(row["qid"]): str(row["query"]) for row in rows if str(row["qid"]) in dev})
-    missing = sorted(q for q in dev if q not in qrels)
-    if missing:
-        raise LeadIRError(f"{qrels_spec}: no judgments for dev query {missing[0]!r}; pass the training qrels")
     write_qrels(paths["dev_qrels"], {qid: qrels[qid] for qid in dev})
     write_json(out_dir / "split.json", {"source": str(train), "fraction": fraction, "seed": seed,
                                         "train_queries": len(qids) - len(dev), "dev_queries": len(dev)})
