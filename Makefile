@@ -46,7 +46,9 @@ test-heavy: setup data
 	LEAD_IR_HEAVY_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider -m heavy tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# The machine's capability first (SIMD level, native bf16, GPU): docs/benchmarks.md keeps one table per capability.
 bench: setup data
+	@$(PY) -c 'from lead_ir.efficiency import machine_description as m; from lead_ir.precision import explain_auto as e; print("machine:", m()); print("precision auto here: %s (%s)" % e("cpu"))'
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 study: setup data

@@ -67,8 +67,11 @@ def prepare(work: Path, args: argparse.Namespace) -> dict[str, Path]:
             out.write(json.dumps({"id": doc.doc_id, "contents": doc.text}) + "\n")
     export_topics(args.topics, files["topics"])  # the qid<TAB>text TSV both sides read
     write_qrels(files["qrels"], read_qrels(args.topics))
-    run([*lead_ir_command(), "-q", "index", "bm25", "--corpus", str(files["corpus"]), "--index", str(files["index"]),
-         "--threads", str(args.threads)])
+    if args.index:
+        files["index"] = Path(args.index)
+    else:
+        run([*lead_ir_command(), "-q", "index", "bm25", "--corpus", str(files["corpus"]), "--index",
+             str(files["index"]), "--threads", str(args.threads)])
     return files
 
 
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=1000, help="hits per query, both sides")
     parser.add_argument("--threads", type=int, default=1, help="search and indexing threads, both sides")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--index", default=None, help="search this Lucene index of --corpus instead of one "
+                                                       "`lead-ir index bm25` builds")
     args = parser.parse_args(argv)
 
     from lead_ir import jvm
@@ -160,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu_medians = {name: {side: round(statistics.median(times), 3) for side, times in sides.items()}
                        for name, sides in cpu.items()}
         result = {
-            "corpus": args.corpus, "topics": args.topics, "k": args.k, "threads": args.threads, "rounds": args.rounds,
+            "corpus": args.corpus, "topics": args.topics, "index": args.index or "lead-ir index bm25", "k": args.k,
+            "threads": args.threads, "rounds": args.rounds,
             "load_average": {"before": [round(x, 2) for x in load_before],
                              "after": [round(x, 2) for x in os.getloadavg()]},
             "median_seconds": medians,

@@ -24,6 +24,25 @@ def test_toy_index_and_search(toy_collection, tmp_path):
         search_bm25(tmp_path, {"q": "x"})
 
 
+def test_raw_documents_are_stored_only_when_asked_and_runs_do_not_change(toy_collection, tmp_path):
+    """Without --store-raw the index holds no raw document (searches skip loading it); with it Pyserini's
+    doc(id).raw() works; the runs are the same."""
+    from lead_ir import jvm
+    from lead_ir.fileio import read_json
+
+    topics = read_topics(str(toy_collection["topics"]))
+    runs = {}
+    for store_raw in (False, True):
+        index = build_bm25_index(str(toy_collection["corpus"]), tmp_path / f"idx-{store_raw}", store_raw=store_raw)
+        assert read_json(index / "lead_ir_bm25.json")["store_raw"] is store_raw
+        searcher = jvm.java_class("io.anserini.search.SimpleSearcher")(str(index))
+        raw = searcher.doc("d2").get("raw")
+        searcher.close()
+        assert (raw is not None and "d2" in raw) if store_raw else raw is None
+        runs[store_raw] = search_bm25(index, topics, k=5)
+    assert runs[False] == runs[True]
+
+
 def _ndcg10(qrels, run):
     from ranx import Qrels, Run, evaluate
 
