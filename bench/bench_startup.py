@@ -108,7 +108,7 @@ def commands(files: dict[str, Path], work: Path, args: argparse.Namespace) -> di
             "pyserini": [*py, "-m", "pyserini.index.lucene", "--collection", "JsonCollection", "--input",
                          str(files["corpus_dir"]), "--index", str(work / "index-pyserini"), "--generator",
                          "DefaultLuceneDocumentGenerator", "--threads", threads, "--storePositions",
-                         "--storeDocvectors", "--storeRaw"],
+                         "--storeDocvectors"],  # what `lead-ir index bm25` stores (no --store-raw)
         },
         "evaluate": {"lead_ir": [*lead, "-q", "evaluate", str(work / "lead_ir.trec"), "--qrels", str(files["qrels"])]},
         "help": {"lead_ir": [*lead, "--help"]},
