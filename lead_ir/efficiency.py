@@ -42,18 +42,22 @@ COST_FIELDS = {
 }
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_description() -> str:
     """A short name of this machine for table captions: CPU model, cores, SIMD level (and GPU, if any)."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     simd = torch.backends.cpu.get_cpu_capability() + ("+BF16" if cpu_bf16_supported() else "")
     text = f"{cpu}, {os.cpu_count()} cores, {simd}, torch {torch.__version__.split('+')[0]}"
     if torch.cuda.is_available():

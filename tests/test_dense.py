@@ -359,6 +359,14 @@ def test_encode_200k_passages_within_memory_budget(tiny_model, tmp_path):
     assert peak_mb < MEMORY_BUDGET_MB, f"peak RSS {peak_mb:.0f} MB exceeds the {MEMORY_BUDGET_MB} MB budget"
 
 
+def _layer_qrels(tmp_path: Path) -> tuple[dict, Path]:
+    """The judgments of the layer-quality tests, as a dict and as a TREC qrels file."""
+    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1, "d4": 1}, "q3": {"d5": 1, "d9": 1}}
+    path = tmp_path / "qrels.txt"
+    path.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()))
+    return qrels, path
+
+
 def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(collection, tmp_path, cpu_bf16):
     """The last layer's row equals `lead-ir search dense` through FAISS; layer 1 equals a direct HF mean-pool."""
     import torch
@@ -368,9 +376,7 @@ def test_layer_quality_matches_dense_search_and_a_direct_layer_computation(colle
     from lead_ir.evaluation import evaluate_runs
 
     model = build_tiny_model(tmp_path / "two-layer", layers=2, seed=3)
-    qrels_path = tmp_path / "qrels.txt"
-    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1, "d4": 1}, "q3": {"d5": 1, "d9": 1}}
-    qrels_path.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()))
+    qrels, qrels_path = _layer_qrels(tmp_path)
     metrics = ["ndcg@10", "recall@5"]
     table = layer_quality({"tiny": model}, str(collection["corpus"]), str(collection["topics"]), str(qrels_path),
                           metrics=metrics, max_length=32, batch_size=4, k=len(DOCS))
@@ -433,9 +439,7 @@ def test_layer_quality_equals_dense_search_in_either_precision(collection, tmp_p
     from lead_ir.evaluation import evaluate_runs
 
     model = build_tiny_model(tmp_path / "two-layer", layers=2, seed=3)
-    qrels_path = tmp_path / "qrels.txt"
-    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1, "d4": 1}, "q3": {"d5": 1, "d9": 1}}
-    qrels_path.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in qrels.items() for d, r in docs.items()))
+    qrels, qrels_path = _layer_qrels(tmp_path)
     metrics = ["ndcg@10", "recall@5"]
     table = layer_quality({"tiny": model}, str(collection["corpus"]), str(collection["topics"]), str(qrels_path),
                           metrics=metrics, max_length=32, batch_size=4, k=len(DOCS), precision="auto")

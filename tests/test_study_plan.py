@@ -24,6 +24,22 @@ def _study(tmp_path: Path, overrides: list[str] | None = None, teacher: Path | N
     return Study(load_experiment(write_config(tmp_path, teacher), overrides))
 
 
+def finish_stages(study, outputs: dict[str, dict]) -> None:
+    """Manifests of finished earlier stages naming ``outputs``, so that one stage body can run alone."""
+    for stage, named in outputs.items():
+        study.out(stage).mkdir(parents=True)
+        write_json(study.out(stage, "manifest.json"), {"outputs": named})
+
+
+def recording_trainer(received: list):
+    """A stand-in for ``lead_ir.training.loop.train`` that records the TrainConfig it is given."""
+    def trainer(cfg):
+        received.append(cfg)
+        (Path(cfg.run.output_dir) / "final").mkdir(parents=True)
+        return {"steps": 0}
+    return trainer
+
+
 def _keys(tmp_path: Path, overrides: list[str] | None = None) -> dict[str, str]:
     return {s.stage.name: s.key_hash for s in _study(tmp_path, overrides).pipeline.plan()}
 
@@ -92,16 +108,10 @@ def test_each_training_stage_gets_its_planned_config_completed_from_the_manifest
     from lead_ir.experiment.stages.train import train_row
 
     study = _study(tmp_path)
-    for stage, outputs in {"split": {"dev_topics": "x/dev.tsv", "dev_qrels": "x/dev.qrels"},
-                           "mine": {"train": "elsewhere/groups.jsonl"}, "teacher-warmup": {"model": "kept"}}.items():
-        study.out(stage).mkdir(parents=True)
-        write_json(study.out(stage, "manifest.json"), {"outputs": outputs})
+    finish_stages(study, {"split": {"dev_topics": "x/dev.tsv", "dev_qrels": "x/dev.qrels"},
+                          "mine": {"train": "elsewhere/groups.jsonl"}, "teacher-warmup": {"model": "kept"}})
     received = []
-
-    def trainer(cfg):
-        received.append(cfg)
-        (Path(cfg.run.output_dir) / "final").mkdir(parents=True)
-        return {"steps": 0}
+    trainer = recording_trainer(received)
 
     def parse(*args, **kwargs):
         raise AssertionError("a training stage parsed a config again")

@@ -126,22 +126,17 @@ def test_a_query_arm_of_a_teacher_without_an_index_is_one_line_at_plan_time(tmp_
 def test_a_query_arm_trains_against_its_teacher_row_even_without_a_distillation_term(tmp_path, monkeypatch):
     """Its passages are the teacher's cached vectors: the trainer gets the teacher's model (frozen, cached) when no
     distillation weight would ask for it, and the arm's own kept blocks of that teacher as its student."""
+    from test_study_plan import finish_stages, recording_trainer
+
     import lead_ir.training.loop as loop
     from lead_ir.experiment.stages.train import train_row
-    from lead_ir.fileio import write_json
 
     contrastive = {"student": {"tower": "query"}, "loss": {"weights": {"response": 0.0, "layer": 0.0}}}
     study = _study(_config(tmp_path, [{"name": "q", "student_layers": [1], "train": contrastive}]))
-    for stage, outputs in {"split": {"dev_topics": "dev.tsv", "dev_qrels": "dev.qrels"},
-                           "mine": {"train": "train.jsonl"}, "teacher-warmup": {"model": "model"}}.items():
-        study.out(stage).mkdir(parents=True)
-        write_json(study.out(stage, "manifest.json"), {"outputs": outputs})
+    finish_stages(study, {"split": {"dev_topics": "dev.tsv", "dev_qrels": "dev.qrels"},
+                          "mine": {"train": "train.jsonl"}, "teacher-warmup": {"model": "model"}})
     received = []
-
-    def trainer(cfg):
-        received.append(cfg)
-        (Path(cfg.run.output_dir) / "final").mkdir(parents=True)
-        return {"steps": 0}
+    trainer = recording_trainer(received)
 
     monkeypatch.setattr(loop, "train", trainer)
     train_row(study, tmp_path / "stage", study.cfg.arms[0], study.train_configs["q"], 7)
