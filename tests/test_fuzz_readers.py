@@ -73,6 +73,17 @@ def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
+def _truncate_or_flip(draw, data: bytes, kind: str) -> bytes:
+    """The damages every kind of file gets: cut at a random byte, or one byte flipped (none in an empty file)."""
+    n = len(data)
+    if kind == "truncate":
+        return data[:draw(st.integers(0, max(0, n - 1)))]
+    if n:
+        i = draw(st.integers(0, n - 1))
+        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+    return data
+
+
 @st.composite
 def corruptions(draw, data: bytes) -> bytes:
     """``data`` with 1-3 random corruptions applied in turn."""
@@ -80,11 +91,8 @@ def corruptions(draw, data: bytes) -> bytes:
         kind = draw(st.sampled_from(["truncate", "flip", "utf8", "bom", "crlf", "empty", "huge", "columns",
                                      "nul", "duplicate", "delete"]))
         n = len(data)
-        if kind == "truncate":
-            data = data[:draw(st.integers(0, max(0, n - 1)))]
-        elif kind == "flip" and n:
-            i = draw(st.integers(0, n - 1))
-            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+        if kind in ("truncate", "flip"):
+            data = _truncate_or_flip(draw, data, kind)
         elif kind == "utf8":
             i = draw(st.integers(0, n))
             bad = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xe2\x82", b"\x80\x80", b"\xf8"]))
@@ -401,11 +409,8 @@ def byte_damage(draw, data: bytes) -> bytes:
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "append"]))
         n = len(data)
-        if kind == "truncate":
-            data = data[:draw(st.integers(0, max(0, n - 1)))]
-        elif kind == "flip" and n:
-            i = draw(st.integers(0, n - 1))
-            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+        if kind in ("truncate", "flip"):
+            data = _truncate_or_flip(draw, data, kind)
         elif kind == "insert":
             i = draw(st.integers(0, n))
             data = data[:i] + draw(st.binary(min_size=1, max_size=16)) + data[i:]
