@@ -170,6 +170,31 @@ def read_docids(index_dir: Path) -> list[str]:
     return [line.rstrip() for line in read_text(path).splitlines()]
 
 
+def index_vectors(index_dir: str | Path, doc_ids: list[str], what: str = "the documents") -> np.ndarray:
+    """The vectors an index holds for ``doc_ids``, in that order, float32 [len(doc_ids), dim].
+
+    Flat and HNSW indexes give the stored vectors; an IVF index gets a direct map first; a compressed (PQ)
+    index gives its reconstructions, the vectors its own search scores against.
+    """
+    faiss = _faiss()
+    index = read_faiss_index(index_dir)
+    row = {doc_id: i for i, doc_id in enumerate(read_docids(Path(index_dir)))}
+    missing = [d for d in doc_ids if d not in row]
+    if missing:
+        raise LeadIRError(f"{index_dir}: {len(missing)} of {len(doc_ids)} ids of {what} are not in the index (e.g. "
+                          f"{missing[0]}); use an index of the same corpus")
+    keys = np.fromiter((row[d] for d in doc_ids), dtype=np.int64, count=len(doc_ids))
+    try:
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is not None:
+            ivf.make_direct_map()
+        return np.asarray(index.reconstruct_batch(keys), dtype=np.float32)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[-160:]
+        raise LeadIRError(f"{index_dir}: FAISS cannot give back the stored vectors of this index ({reason}); "
+                          f"use a Flat index (`lead-ir encode --factory Flat`)") from None
+
+
 # lead_ir.json: the entries read back (search, merge, corpus checks), with their JSON types
 META_FIELDS = {"dim": int, "count": int, "pooling": str, "normalize": bool, "shard": str, "corpus_fingerprint": str,
                "precision": str, "model": str, "model_dir": str, "factory": str, "weights_digest": str,

@@ -234,6 +234,7 @@ def test_a_resumed_query_student_continues_identically(toy, tmp_path):
     (["teacher.kind=colbert"], "student.tower=query needs a dense teacher"),
     (["teacher.keep_layers=[1,2]"], "student.tower=query needs the teacher whose index it searches"),
     (["student.tower=both", "loss.weights={align: 1}"], "loss.weights.align > 0 needs student.tower=query"),
+    (["student.tower=both", "data.dev_index=some/index"], "data.dev_index is a query student's teacher index"),
 ])
 def test_impossible_query_tower_settings_fail_when_the_config_loads(toy, tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -245,6 +246,36 @@ def test_a_query_tower_without_a_teacher_fails_before_any_model_is_built(toy, tm
     with pytest.raises(ConfigError, match="student.tower=query needs teacher.path"):
         Trainer(_cfg(toy, tmp_path / "run", "blocks", "teacher.path="))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("student", list(STUDENTS))
+def test_dev_evaluation_reads_the_teachers_index_instead_of_encoding_the_dev_corpus(toy, indexes, tmp_path, student):
+    """With data.dev_index the dev corpus's vectors are the index's own (what test search scores against), equal
+    to the teacher's fresh embedding of it, and the dev scores are those of that embedding."""
+    dev = (f"data.dev_topics={toy['topics']}", f"data.dev_qrels={toy['qrels']}")
+    fresh = Trainer(_cfg(toy, tmp_path / "fresh", student, *dev))
+    read = Trainer(_cfg(toy, tmp_path / "read", student, *dev, f"data.dev_index={indexes['teacher']}"))
+    assert read.evaluator.passages.shape == fresh.evaluator.passages.shape
+    assert np.allclose(read.evaluator.passages, fresh.evaluator.passages, atol=1e-5)
+    assert read.evaluator(read.student) == pytest.approx(fresh.evaluator(read.student), abs=1e-6)
+
+
+def test_a_dev_index_of_another_space_is_refused_before_training(toy, indexes, tmp_path):
+    out = tmp_path / "foreign"
+    cfg = _cfg(toy, out, "blocks", f"data.dev_topics={toy['topics']}", f"data.dev_qrels={toy['qrels']}",
+               f"data.dev_index={indexes['other']}")
+    with pytest.raises(IndexMismatchError, match="the query student belongs to the passage space of") as err:
+        Trainer(cfg)
+    assert "\n" not in str(err.value) and not (out / "checkpoints").exists()
+
+
+def test_index_vectors_of_ids_the_index_lacks_is_one_line(indexes):
+    from lead_ir.index import index_vectors, read_docids
+
+    ids = read_docids(indexes["teacher"])
+    assert index_vectors(indexes["teacher"], ids[::-1]).shape[0] == len(ids)
+    with pytest.raises(LeadIRError, match=r"1 of 2 ids of the dev corpus are not in the index \(e.g. nope\)"):
+        index_vectors(indexes["teacher"], [ids[0], "nope"], what="the dev corpus")
 
 
 # ---------------------------------------------------------------- (c) sentence-transformers and lead_ir agree

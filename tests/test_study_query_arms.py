@@ -55,7 +55,11 @@ def test_a_query_arm_searches_its_teacher_rows_index_and_has_no_encode_stage(tmp
     assert deps["dense-q"] == ("encode-teacher-warmup", "student-q", "split")
     assert deps["dense-q0"] == ("encode-teacher-zero-shot", "student-q0", "split")
     assert deps["dense-lead"] == ("encode-lead", "split")
-    assert deps["student-q"] == ("mine", "teacher-warmup")
+    # its dev evaluation searches the same index, so its training waits for the index, whatever the listed order
+    assert deps["student-q"] == ("mine", "teacher-warmup", "encode-teacher-warmup")
+    assert deps["student-q0"] == ("mine", "encode-teacher-zero-shot")
+    names = [stage.name for stage in study.pipeline.stages]
+    assert all(names.index(dep) < names.index(stage) for stage, stage_deps in deps.items() for dep in stage_deps)
     # costs: each query arm's model and its teacher's index (which is there once), every other row's index
     assert deps["costs"] == ("split", "encode-teacher-zero-shot", "encode-teacher-warmup", "student-q", "student-q0",
                              "encode-lead")
@@ -68,11 +72,11 @@ def test_a_query_arm_at_each_seed_searches_the_warm_up_of_that_seed_or_of_its_fi
     study = _study(_config(tmp_path, arms, seeds=[7, 8]))
     deps = _deps(study)
     assert deps["dense-q@s8"] == ("encode-teacher-warmup@s8", "student-q@s8", "split")
-    assert deps["student-q@s8"] == ("mine", "teacher-warmup@s8")
+    assert deps["student-q@s8"] == ("mine", "teacher-warmup@s8", "encode-teacher-warmup@s8")
     assert "encode-q@s8" not in deps and deps["costs"][-2:] == ("encode-teacher-warmup", "student-q")
     one = _deps(_study(_config(tmp_path, arms, seeds=[7, 8]), ["teacher.seeds=1"]))
     assert one["dense-q@s8"] == ("encode-teacher-warmup", "student-q@s8", "split")
-    assert one["student-q@s8"] == ("mine", "teacher-warmup")  # trained against the index it searches
+    assert one["student-q@s8"] == ("mine", "teacher-warmup", "encode-teacher-warmup")  # the index it searches
 
 
 def test_adding_a_query_arm_leaves_every_other_stage_key_as_it_was(tmp_path):
@@ -134,7 +138,8 @@ def test_a_query_arm_trains_against_its_teacher_row_even_without_a_distillation_
     contrastive = {"student": {"tower": "query"}, "loss": {"weights": {"response": 0.0, "layer": 0.0}}}
     study = _study(_config(tmp_path, [{"name": "q", "student_layers": [1], "train": contrastive}]))
     finish_stages(study, {"split": {"dev_topics": "dev.tsv", "dev_qrels": "dev.qrels"},
-                          "mine": {"train": "train.jsonl"}, "teacher-warmup": {"model": "model"}})
+                          "mine": {"train": "train.jsonl"}, "teacher-warmup": {"model": "model"},
+                          "encode-teacher-warmup": {"index": "index"}})
     received = []
     trainer = recording_trainer(received)
 
@@ -144,6 +149,7 @@ def test_a_query_arm_trains_against_its_teacher_row_even_without_a_distillation_
     assert cfg.student.tower == "query" and cfg.student.keep_layers == [1]
     assert cfg.teacher.path == str(study.out("teacher-warmup", "model")) == cfg.student.path
     assert (cfg.teacher.mode, cfg.teacher.cache, cfg.teacher.kind) == ("frozen", True, "dense")
+    assert cfg.data.dev_index == str(study.out("encode-teacher-warmup", "index"))  # not the dev corpus re-encoded
 
 
 # ---------------------------------------------------------------------------------------------- end to end

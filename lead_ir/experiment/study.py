@@ -59,6 +59,7 @@ STUDY_OWNED = {
     ("data", "corpus"): "data.corpus", ("data", "dev_fraction"): "the split stage (data.dev_fraction)",
     ("data", "dev_topics"): "the split stage", ("data", "dev_qrels"): "the split stage",
     ("data", "dev_corpus"): "evaluation.dev_pool_depth", ("data", "dev_metric"): "evaluation.dev_metric",
+    ("data", "dev_index"): "a query-student arm's teacher row (its encode stage)",
     ("data", "unlabeled"): "mining.unlabeled", ("run", "output_dir"): "the stage folder",
     ("run", "seed"): "the experiment's seed/seeds and the arm's seeds", ("run", "resume"): "the stage's checkpoints",
 }
@@ -393,7 +394,7 @@ class Study:
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             raise ConfigError(f"stages {', '.join(twice)} are named twice; rename the teacher or arm they belong to")
-        return stages
+        return dependency_order(stages)
 
     def _training_stages(self, train_deps: tuple[str, ...], dev_key: dict) -> list[Stage]:
         """Each teacher's warm-up and each arm's student, one stage per seed."""
@@ -422,6 +423,8 @@ class Study:
                 deps = train_deps + ((teacher_stage,) if teacher_stage else ())
                 deps += (backbone_stage,) if backbone_stage and backbone_stage != teacher_stage else ()
                 deps += ("mine-unlabeled",) if self.uses_unlabeled(train) else ()
+                # a query student's dev evaluation searches the teacher's index, as its test runs do
+                deps += (self.index_stage(arm.name, seed),) if self.query_teacher_row(arm.name) else ()
                 stages.append(Stage(self.model_stage(arm.name, seed),
                                     lambda out, a=arm, t=train, s=seed: train_row(self, out, a, t, s), deps=deps,
                                     key={"arm": arm_key, "train": None if train is None else
@@ -468,6 +471,26 @@ class Study:
             manifest = self.pipeline.manifest(stage.name)
             total += manifest["wall_time_s"] if manifest else 0.0
         return round(total, 1)
+
+
+def dependency_order(stages: list[Stage]) -> list[Stage]:
+    """``stages`` in their listed order, except that a stage's inputs are moved up to just before it when they
+    were listed later (a query-student arm trains after its teacher row's encode stage, which the row stages
+    list)."""
+    by_name, ordered, placed = {s.name: s for s in stages}, [], set()
+
+    def place(stage: Stage) -> None:
+        if stage.name in placed:
+            return
+        placed.add(stage.name)
+        for dep in stage.deps:
+            if dep in by_name:  # an unknown dep is the pipeline's error to report
+                place(by_name[dep])
+        ordered.append(stage)
+
+    for stage in stages:
+        place(stage)
+    return ordered
 
 
 def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:

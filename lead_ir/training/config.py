@@ -41,6 +41,9 @@ class DataConfig:
     dev_topics: str = field(default="", metadata={"help": "dev topics spec (empty: the held-out training queries)"})
     dev_qrels: str = field(default="", metadata={"help": "dev qrels spec (for a held-out split: the training qrels)"})
     dev_corpus: str = field(default="", metadata={"help": "corpus searched at dev time (empty: data.corpus)"})
+    dev_index: str = field(default="", metadata={
+        "help": "a query student's dev evaluation searches the dev corpus's vectors in this FAISS index (its "
+                "teacher's, as test search does) instead of encoding the dev corpus with the teacher"})
     split_seed: int = number(13, NON_NEGATIVE, "seed of the train/dev split by qid")
     unlabeled: str = field(default="", metadata={
         "help": "unlabeled groups (no positive; `lead-ir mine --unlabeled`) mixed into data.train"})
@@ -153,6 +156,9 @@ def query_tower_problem(cfg: TrainConfig) -> str | None:
         if cfg.loss.weights.get("align", 0.0) > 0:
             return ("loss.weights.align > 0 needs student.tower=query (it aligns a query student's query vectors "
                     "with its teacher's); set student.tower=query or loss.weights.align=0")
+        if cfg.data.dev_index:
+            return ("data.dev_index is a query student's teacher index (student.tower=query); a student with its own "
+                    "passage encoder is evaluated on its own vectors: drop data.dev_index")
         return None
     for wrong, fix in ((cfg.student.kind != "dense", f"student.kind=dense (found {cfg.student.kind})"),
                        (t.kind != "dense", f"a dense teacher, teacher.kind=dense (found {t.kind})"),

@@ -2,8 +2,9 @@
 under the caller's autocast), :func:`lead_ir.exact.exact_search` ranks them, and the metrics come from
 :mod:`lead_ir.evaluation` (trec_eval's tie order and conventions, like every other score).
 
-A query student searches its teacher's passage vectors instead (:meth:`DevEvaluator.fix_passages`: the dev
-corpus embedded once by the teacher), as it will search the teacher's index."""
+A query student searches its teacher's passage vectors instead, as it will search the teacher's index: the
+index's own vectors of the dev corpus when the teacher's index is given (:meth:`DevEvaluator.passages_from_index`,
+nothing re-encoded), else the dev corpus embedded once by the teacher (:meth:`DevEvaluator.fix_passages`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ class DevEvaluator:
         vectors at every later evaluation, whatever encoder embeds the queries."""
         self.passages = Embedder(encoder, "passage", self.batch_size)(
             self.doc_texts, desc=f"dev evaluation: {len(self.doc_texts)} teacher passages")
+
+    def passages_from_index(self, index_dir: str) -> None:
+        """Search the dev corpus's vectors as the FAISS index ``index_dir`` holds them (a query student's teacher's
+        index, already checked to be of the student's passage space) at every later evaluation."""
+        from lead_ir.index import index_vectors
+
+        self.passages = index_vectors(index_dir, self.doc_ids, what="the dev corpus")
+        logger.info("dev evaluation: %d passages from the teacher's index %s", len(self.doc_ids), index_dir)
 
     def __call__(self, encoder: DenseEncoder) -> dict[str, float]:
         if getattr(encoder, "kind", "") != "dense":

@@ -17,6 +17,7 @@ from lead_ir.config import save_config
 from lead_ir.data.collections import doc_lookup
 from lead_ir.errors import ConfigError, LeadIRError
 from lead_ir.fileio import atomic_open, new_folder, write_json
+from lead_ir.index import check_index
 from lead_ir.log import progress_bar
 from lead_ir.losses.layers import LayerSelector
 from lead_ir.losses.objective import ObjectiveSettings
@@ -220,13 +221,19 @@ class Trainer:
 
     def _make_query_tower(self, teacher: nn.Module) -> None:
         """Make the student a query student of ``teacher``'s passage space (a projection when the widths differ),
-        and let dev evaluation search the teacher's passage vectors (the dev corpus encoded once, here)."""
+        and let dev evaluation search the teacher's passage vectors: ``data.dev_index``'s (checked to be of that
+        space), else the dev corpus encoded once, here."""
         space = PassageSpace.of_teacher(teacher, self.cfg.teacher.path, resolve_model(self.cfg.teacher.path))
         self.student.to_query_tower(space)
         projection = self.student.projection
         logger.info("query student of %s; %s", space.describe(), "no projection (same width)" if projection is None
                     else f"learning a {projection.in_features}->{projection.out_features} projection")
-        if self.evaluator is not None:
+        index = self.cfg.data.dev_index
+        if index:  # before any training step: a foreign index fails now, not at the first evaluation
+            check_index(index, self.student.spec, self.student.dim)
+        if self.evaluator is not None and index:
+            self.evaluator.passages_from_index(index)
+        elif self.evaluator is not None:
             with autocast(self.device.type, self.precision):
                 self.evaluator.fix_passages(teacher)
 

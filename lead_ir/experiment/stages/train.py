@@ -3,7 +3,7 @@
 Each trains the :class:`TrainConfig` planned for its row (:func:`lead_ir.experiment.study.plan_train_config`),
 completed with what the study owns: the models and data from the earlier stages' manifests, the seed and the
 output folder. A query-student arm (``train.student.tower: query``) always gets its teacher row's model: its
-passages are that teacher's cached vectors, and its runs search that teacher's index.
+passages are that teacher's cached vectors, and its dev evaluation and runs search that teacher's index.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def train_row(study: Study, out: Path, arm: ArmSection | None, train, seed: int,
     if cache_dir == TeacherConfig.cache_dir:  # the default: one cache per study, shared by its arms
         cache_dir = str(study.root / "teacher-cache")
     pool, unlabeled = study.cfg.evaluation.dev_pool_depth, arm is not None and study.uses_unlabeled(train)
+    query_student = arm is not None and study.query_teacher_row(arm.name) is not None
     settings = replace(
         train,
         student=replace(train.student, path=str(student_dir), kind=teacher.kind if arm is None else "dense",
@@ -56,6 +57,7 @@ def train_row(study: Study, out: Path, arm: ArmSection | None, train, seed: int,
                      dev_fraction=0.0, dev_topics=str(study.input("split", "dev_topics")),
                      dev_qrels=str(study.input("split", "dev_qrels")), dev_metric=study.cfg.evaluation.dev_metric,
                      dev_corpus=str(study.input("dev-pool", "corpus")) if pool else "",
+                     dev_index=str(study.input(study.index_stage(arm.name, seed), "index")) if query_student else "",
                      unlabeled=str(study.input("mine-unlabeled", "unlabeled")) if unlabeled else ""),
         run=replace(train.run, output_dir=str(out / "train"), seed=seed,
                     resume=(out / "train" / "checkpoints").exists()))
