@@ -40,6 +40,8 @@ def test_layer_embeddings_pool_each_layer(tiny_dir, pooling):
         manual = h[:, 0] if pooling == "cls" else (h * mask).sum(1) / mask.sum(1)
         assert torch.allclose(out.layer_embeddings[k], torch.nn.functional.normalize(manual, dim=-1), atol=1e-6)
     assert torch.allclose(out.layer_embeddings[-1], out.embedding, atol=1e-6)
+    assert torch.equal(out.embedding, enc(**tok).embedding)  # the final layer, pooled once, as without layers
+    assert torch.equal(enc(**tok, layers=[3, 1]).embedding, enc(**tok).embedding)  # and when it is not asked for
     assert out.layers == (1, 3, 4)
     with pytest.raises(LeadIRError, match="layers 1..4"):
         enc(**tok, layers=[0])

@@ -125,14 +125,17 @@ class DenseEncoder(nn.Module):
         want_layers = bool(layers)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=want_layers,
                          return_dict=True, **extra)
-        embedding = self._finish(pool(out.last_hidden_state, attention_mask, self.spec.pooling))
         if not want_layers:
-            return EncoderOutput(embedding)
+            return EncoderOutput(self._finish(pool(out.last_hidden_state, attention_mask, self.spec.pooling)))
         for layer in layers:
             if not 1 <= layer <= self.num_layers:
                 raise LeadIRError(f"layer {layer} is out of range: this encoder has layers 1..{self.num_layers}")
         stacked = torch.stack([self._finish(pool(out.hidden_states[layer], attention_mask, self.spec.pooling))
                                for layer in layers])
+        # the final layer is pooled once when it is among ``layers`` (hidden_states[-1] is last_hidden_state)
+        last = list(layers).index(self.num_layers) if self.num_layers in layers else None
+        embedding = stacked[last] if last is not None else self._finish(
+            pool(out.last_hidden_state, attention_mask, self.spec.pooling))
         return EncoderOutput(embedding, stacked, tuple(layers))
 
     def layer_reps(self, queries: Sequence[str], passages: Sequence[str] | None, layers: Sequence[int]) -> LayerReps:
