@@ -137,6 +137,8 @@ class Embedder:
                 callbacks: list) -> None:
         import torch
 
+        from lead_ir.models.encoder import padded
+
         tokens = self.encoder.tokenizer([self.prefix + t for t in texts], truncation=True,
                                         max_length=self.max_length, padding=False, return_attention_mask=False,
                                         return_token_type_ids=False)["input_ids"]
@@ -144,13 +146,7 @@ class Embedder:
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            width = int(lengths[rows[0]])
-            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, row in enumerate(rows):
-                n = lengths[row]
-                ids[r, :n] = tokens[row]
-                mask[r, :n] = 1
+            ids, mask = padded([tokens[row] for row in rows], self.pad_id)
             encoded = self.encoder(input_ids=torch.from_numpy(ids).to(device),
                                    attention_mask=torch.from_numpy(mask).to(device), layers=layers)
             if layers:

@@ -1,8 +1,9 @@
-"""The quickstart (the README's main job): a small LEAD study on SciFact.
+"""The quickstart (the README's main job): LEAD query students on SciFact.
 
-BM25 through Pyserini, all-MiniLM-L6-v2 as a zero-shot teacher, a 3-layer student trained with
-contrastive loss alone and with LEAD, and a BM25 + student hybrid — then the leaderboard, a
-few plots, and where everything is.
+BM25 through Pyserini, all-MiniLM-L6-v2 (zero-shot) as the teacher and its FAISS index, two query
+encoders of its first 3 blocks that search that same index (trained with contrastive loss alone and
+with LEAD), and a BM25 + student hybrid — then the leaderboard, what each student keeps of its
+teacher and what it saves, a few plots, and where everything is.
 """
 
 from __future__ import annotations
@@ -58,6 +59,28 @@ def delta_table(results: Path, metric: str, baselines: list[str], prefix: str = 
     return "\n".join(lines) + f"\n\n* significant after Holm correction (alpha as in {prefix}.md)."
 
 
+def student_summary(results: Path, students: dict[str, str], metric: str, prefix: str = "leaderboard") -> list[str]:
+    """One line per query student (``{row: teacher row}``): its ``metric`` as a share of its teacher's, and
+    its query latency and parameters against the teacher's (from the leaderboard's mean over seeds and the
+    costs stage's measurements)."""
+    import pandas as pd
+
+    from lead_ir.evaluation import metric_label
+
+    table = pd.read_csv(results / f"{prefix}.csv", index_col=0)
+    label, lines = metric_label(metric), []
+    for row, teacher in students.items():
+        ours, theirs = (table.loc[r] for r in (row, teacher))
+        score, base = ours[f"{metric}:mean"], theirs[f"{metric}:mean"]
+        ms, base_ms = ours["cost:query_ms_p50"], theirs["cost:query_ms_p50"]
+        lines.append(f"{row}: {label} {score:.4f} = {score / base:.1%} of its teacher {teacher} ({base:.4f}); "
+                     f"query latency {ms:.2f} vs {base_ms:.2f} ms ({ms / base_ms:.2f}x, p50, batch 1, one thread); "
+                     f"{ours['cost:params'] / 1e6:.1f}M vs {theirs['cost:params'] / 1e6:.1f}M parameters "
+                     f"({ours['cost:layers']:.0f} vs {theirs['cost:layers']:.0f} layers); it searches its teacher's "
+                     f"index ({theirs['cost:index_bytes'] / 1e6:.1f} MB), so no passage was re-encoded")
+    return lines
+
+
 def run_quickstart(config: str | Path | None = None, overrides: list[str] | None = None) -> str:
     """Run the quickstart study and return the text to print."""
     from lead_ir.evaluation import normalize_metric
@@ -69,10 +92,14 @@ def run_quickstart(config: str | Path | None = None, overrides: list[str] | None
     made = _plots(results, results / "logs" / "student-lead.jsonl", cfg.data.test_qrels)
     metric = normalize_metric(cfg.evaluation.metrics[0]) if cfg.evaluation.metrics else "ndcg@10"
     study = Study(cfg)
-    lines = [f"SciFact test ({cfg.name}): BM25, teacher all-MiniLM-L6-v2 zero-shot, 3-layer students, hybrid", "",
+    students = {arm.name: study.query_teacher_row(arm.name) for arm in cfg.arms if study.query_teacher_row(arm.name)}
+    lines = [f"SciFact test ({cfg.name}): BM25, teacher all-MiniLM-L6-v2 zero-shot, 3-layer query students of its "
+             f"index, hybrid", "",
              result["leaderboard"].read_text().strip(), "",
              f"Does LEAD beat contrastive training? {metric} deltas against each baseline:", "",
              delta_table(results, metric, list(cfg.evaluation.baselines)), "",
+             "What each query student keeps of its teacher, and what it saves:",
+             *student_summary(results, students, metric), "",
              f"runs and leaderboard: {results}/ (*.trec, leaderboard.md/.tex/.csv)",
              f"training logs:        {results}/logs/"]
     if made:

@@ -159,3 +159,18 @@ def test_different_tokenizers_give_different_ids(tiny_dir, char_dir):
 def test_missing_weights_is_a_one_line_error(tmp_path):
     with pytest.raises(LeadIRError, match="no model weights"):
         DenseEncoder.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("groups", [2, 3, 50])
+def test_length_groups_give_the_same_vectors_and_gradients_in_input_order(tiny_dir, groups):
+    texts = ["a", "a much longer query with many more words than the others", "b c", "d e f g", "h i j k l m"]
+    enc = DenseEncoder.from_pretrained(tiny_dir, EncoderSpec(pooling="mean", normalize=True))
+    one = enc.layer_reps(texts, texts[::-1], [1, 4])
+    (one.query.sum() + one.passage.sum()).backward()
+    grads = [p.grad.clone() for p in enc.parameters()]
+    enc.zero_grad()
+    enc.length_groups = groups
+    split = enc.layer_reps(texts, texts[::-1], [1, 4])
+    (split.query.sum() + split.passage.sum()).backward()
+    assert torch.allclose(split.query, one.query, atol=1e-5) and torch.allclose(split.passage, one.passage, atol=1e-5)
+    assert all(torch.allclose(p.grad, g, atol=1e-4) for p, g in zip(enc.parameters(), grads, strict=True))

@@ -260,6 +260,23 @@ def test_dev_evaluation_reads_the_teachers_index_instead_of_encoding_the_dev_cor
     assert read.evaluator(read.student) == pytest.approx(fresh.evaluator(read.student), abs=1e-6)
 
 
+@pytest.mark.parametrize("student", list(STUDENTS))
+def test_length_groups_train_the_same_steps(toy, tmp_path, student):
+    """run.length_groups=4 encodes each step's queries in 4 length-sorted passes: the same losses and weights as one
+    padded batch, up to float rounding."""
+    losses, weights = {}, {}
+    for groups in (1, 4):
+        out = tmp_path / f"groups-{groups}"
+        trainer = Trainer(_cfg(toy, out, student, f"run.length_groups={groups}",
+                               "loss.weights={student: 1, response: 1, layer: 1, align: 1}"))
+        assert trainer.student.length_groups == groups
+        trainer.fit()
+        losses[groups] = [json.loads(line)["loss"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+        weights[groups] = DenseEncoder.from_pretrained(out / "final").state_dict()
+    assert losses[4] == pytest.approx(losses[1], rel=1e-4)
+    assert all(torch.allclose(weights[4][k], weights[1][k], atol=1e-4) for k in weights[1])
+
+
 def test_a_dev_index_of_another_space_is_refused_before_training(toy, indexes, tmp_path):
     out = tmp_path / "foreign"
     cfg = _cfg(toy, out, "blocks", f"data.dev_topics={toy['topics']}", f"data.dev_qrels={toy['qrels']}",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +26,17 @@ from lead_ir.models.reps import LayerReps
 from lead_ir.models.space import PassageSpace
 from lead_ir.models.spec import EncoderSpec
 from lead_ir.models.st_files import DENSE_DIR, pooler_for_saving, read_dense_module, write_sentence_transformers_files
+
+
+def padded(tokens: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists right-padded to their longest: input ids and attention mask, int64 [N, longest]."""
+    width = max((len(t) for t in tokens), default=0)
+    ids = np.full((len(tokens), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(tokens), width), dtype=np.int64)
+    for row, ids_of_row in enumerate(tokens):
+        ids[row, :len(ids_of_row)] = ids_of_row
+        mask[row, :len(ids_of_row)] = 1
+    return ids, mask
 
 
 @dataclass
@@ -53,6 +65,10 @@ class DenseEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.spec = spec
         self.projection = projection
+        # training forwards (layer_reps) split each text list into this many passes over texts of similar length
+        # (``run.length_groups``): a short query is not padded to the batch's longest; the vectors are the same
+        # up to float rounding
+        self.length_groups = 1
 
     @property
     def num_layers(self) -> int:
@@ -141,15 +157,31 @@ class DenseEncoder(nn.Module):
     def layer_reps(self, queries: Sequence[str], passages: Sequence[str] | None, layers: Sequence[int]) -> LayerReps:
         """Pooled vectors of ``layers`` for a batch's texts: query [K, Q, H], passage [K, P, H] (None when
         ``passages`` is None: a query student's passages are its teacher's cached vectors)."""
-        device = next(self.model.parameters()).device
-        q = self.tokenize([self.spec.query_prefix + t for t in queries], self.spec.query_max_len, device)
-        query = self(**q, layers=layers).layer_embeddings
+        query = self._layer_vectors([self.spec.query_prefix + t for t in queries], self.spec.query_max_len, layers)
         if passages is None:
             return LayerReps("dense", tuple(layers), query)
         if self.spec.tower == "query":
             raise LeadIRError("a query student encodes queries only; its passages are its teacher's vectors")
-        p = self.tokenize([self.spec.passage_prefix + t for t in passages], self.spec.passage_max_len, device)
-        return LayerReps("dense", tuple(layers), query, self(**p, layers=layers).layer_embeddings)
+        passage = self._layer_vectors([self.spec.passage_prefix + t for t in passages], self.spec.passage_max_len,
+                                      layers)
+        return LayerReps("dense", tuple(layers), query, passage)
+
+    def _layer_vectors(self, texts: list[str], max_len: int, layers: Sequence[int]) -> torch.Tensor:
+        """Pooled ``layers`` of ``texts`` in their order, [K, N, H]: one padded batch, or with ``length_groups``
+        > 1 that many batches of texts sorted by token length (rows put back in input order)."""
+        device = next(self.model.parameters()).device
+        if self.length_groups <= 1 or len(texts) < 2:
+            return self(**self.tokenize(texts, max_len, device), layers=layers).layer_embeddings
+        tokens = self.tokenizer(texts, truncation=True, max_length=max_len, padding=False,
+                                return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        order = np.argsort([len(t) for t in tokens], kind="stable")
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        parts = []
+        for rows in np.array_split(order, min(self.length_groups, len(texts))):
+            ids, mask = padded([tokens[r] for r in rows], pad)
+            parts.append(self(input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(
+                device), layers=layers).layer_embeddings)
+        return torch.cat(parts, dim=1)[:, torch.from_numpy(np.argsort(order)).to(device)]
 
     def _finish(self, vectors: torch.Tensor) -> torch.Tensor:
         """Pooled vectors -> output vectors: the projection (a projected query student), then normalisation."""

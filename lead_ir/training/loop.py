@@ -166,6 +166,7 @@ class Trainer:
             if problem:
                 raise ConfigError(problem)
         self.student = build_model(cfg.student).to(self.device)
+        _group_lengths(self.student, cfg.run.length_groups)
         self.teacher_source, joint_teacher = None, None
         use_teacher = bool(t_cfg.path) and (teacher_needed(cfg.loss.weights, t_cfg.mode == "joint")
                                             or self.data.has_unlabeled or tower)
@@ -174,6 +175,7 @@ class Trainer:
                            "%s); training without it and without its cache", cfg.loss.weights)
         if use_teacher:
             teacher = build_model(t_cfg).to(self.device)
+            _group_lengths(teacher, cfg.run.length_groups)  # a joint or online frozen teacher runs training forwards
             cached = t_cfg.mode == "frozen" and t_cfg.cache
             scope = resolve_scope(cfg.loss.scope, teacher.kind, cached)
             source = TeacherSource(teacher.num_layers, teacher.kind, scope, joint=t_cfg.mode == "joint",
@@ -409,6 +411,12 @@ def _truncate_log(path: Path, step: int) -> None:
             keep.append(line)
     with atomic_open(path) as fh:
         fh.write("".join(line + "\n" for line in keep))
+
+
+def _group_lengths(model: nn.Module, groups: int) -> None:
+    """``run.length_groups`` for a dense encoder's training forwards (other kinds encode as they do)."""
+    if hasattr(model, "length_groups"):
+        model.length_groups = groups
 
 
 def train(cfg: TrainConfig) -> dict:
