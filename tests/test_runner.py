@@ -96,6 +96,21 @@ def test_a_resumable_stage_keeps_its_partial_folder(tmp_path):
     assert states(pipeline) == {"train": "todo"}
 
 
+def test_a_partial_folder_of_another_config_is_started_afresh_not_resumed(tmp_path):
+    """A killed training stage resumes under the key it started with; once its config changed, the partial folder
+    (checkpoints of the other config) is removed and the stage starts from scratch."""
+    rec = Recorder()
+    with pytest.raises(RuntimeError):
+        Pipeline(tmp_path, [rec.stage("train", key=1, resumable=True, fail=True)]).run()
+    assert states(Pipeline(tmp_path, [rec.stage("train", key=1, resumable=True)])) == {"train": "todo"}
+    changed = Pipeline(tmp_path, [rec.stage("train", key=2, resumable=True)])
+    assert states(changed) == {"train": "stale"}
+    (tmp_path / "stages" / "train" / "checkpoint-of-key-1").write_text("")
+    changed.run()
+    assert not (tmp_path / "stages" / "train" / "checkpoint-of-key-1").exists()
+    assert states(changed) == {"train": "done"}
+
+
 def test_a_resumable_stage_refused_before_writing_leaves_no_folder(tmp_path):
     def refuse(out):
         raise LeadIRError("empty corpus")

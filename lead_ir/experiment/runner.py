@@ -5,7 +5,9 @@ Each stage writes into ``<root>/stages/<name>/`` and finishes by writing ``manif
 done when its manifest exists and its key — its own config slice plus its inputs' keys —
 matches; a changed config re-runs the stage and, through the keys, everything downstream.
 Stages marked ``resumable`` (training) keep their partial folder so a killed run continues
-from its last checkpoint; other stages build in a temporary folder renamed into place.
+from its last checkpoint; other stages build in a temporary folder renamed into place. A
+resumable stage records its key hash when it starts (``started.json``), so a partial folder
+left by another config is started afresh, never resumed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lead_ir.fileio import atomic_path, made_parents, read_json, write_json
 
 logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
+STARTED = "started.json"  # a resumable stage's key hash, written when it starts
 
 
 @dataclass
@@ -131,13 +134,36 @@ class Pipeline:
             if stage.name in forced:
                 state = "forced"
             elif manifest is None:
-                state = "todo"
+                state = "stale" if self._started_with_another_key(stage.name, keys[stage.name]) else "todo"
             elif manifest.get("key_hash") != keys[stage.name]:
                 state = "stale"
             else:
                 state = "done"
             out.append(StageStatus(stage, state, keys[stage.name]))
         return out
+
+    @staticmethod
+    def _run_resumable(stage: Stage, folder: Path, key_hash: str | None):
+        """Run ``stage`` in ``folder`` after recording ``key_hash`` (rank 0); a failure before the stage wrote
+        anything takes the record back, so the folder is left empty (and removed)."""
+        if key_hash is not None:
+            write_json(folder / STARTED, {"key_hash": key_hash})
+        try:
+            return stage.run(folder)
+        except BaseException:
+            if key_hash is not None and [p.name for p in folder.iterdir()] == [STARTED]:
+                (folder / STARTED).unlink()
+            raise
+
+    def _started_with_another_key(self, name: str, key_hash: str) -> bool:
+        """Whether a partial folder of ``name`` was started under another key (its checkpoints are another
+        config's); a folder without the record (an older layout) resumes as before."""
+        path = self.folder(name) / STARTED
+        if not path.exists():
+            return False
+        started = read_json(path, what="stage start record", fix=f"delete {path.parent} so the stage runs again",
+                            fields={"key_hash": str})
+        return started.get("key_hash") != key_hash
 
     def describe_plan(self, force: list[str] | None = None) -> str:
         lines = []
@@ -176,7 +202,7 @@ class Pipeline:
                             f" ({stage.description})" if stage.description else "")
                 if stage.resumable:
                     with made_parents(folder / MANIFEST):  # a stage that fails having written nothing leaves no folder
-                        outputs = stage.run(folder)
+                        outputs = self._run_resumable(stage, folder, status.key_hash if main else None)
                 else:
                     with atomic_path(folder, is_dir=True) as tmp:
                         outputs = stage.run(tmp)
