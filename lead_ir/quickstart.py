@@ -73,7 +73,7 @@ def student_summary(results: Path, students: dict[str, str], metric: str, prefix
         ours, theirs = (table.loc[r] for r in (row, teacher))
         score, base = ours[f"{metric}:mean"], theirs[f"{metric}:mean"]
         ms, base_ms = ours["cost:query_ms_p50"], theirs["cost:query_ms_p50"]
-        lines.append(f"{row}: {label} {score:.4f} = {score / base:.1%} of its teacher {teacher} ({base:.4f}); "
+        lines.append(f"{row}: {label} {score:.4f} = {score / base:.1%} of its teacher's ({teacher}: {base:.4f}); "
                      f"query latency {ms:.2f} vs {base_ms:.2f} ms ({ms / base_ms:.2f}x, p50, batch 1, one thread); "
                      f"{ours['cost:params'] / 1e6:.1f}M vs {theirs['cost:params'] / 1e6:.1f}M parameters "
                      f"({ours['cost:layers']:.0f} vs {theirs['cost:layers']:.0f} layers); it searches its teacher's "

@@ -30,6 +30,6 @@ def test_student_summary_states_the_share_of_the_teacher_and_the_savings_from_th
     share = table.at["lead-align", "ndcg@10:mean"] / table.at["teacher-zero-shot", "ndcg@10:mean"]
     speed = table.at["lead-align", "cost:query_ms_p50"] / table.at["teacher-zero-shot", "cost:query_ms_p50"]
     assert line.startswith(f"lead-align: nDCG@10 {table.at['lead-align', 'ndcg@10:mean']:.4f} = {share:.1%} of its "
-                           f"teacher teacher-zero-shot ({table.at['teacher-zero-shot', 'ndcg@10:mean']:.4f})")
+                           f"teacher's (teacher-zero-shot: {table.at['teacher-zero-shot', 'ndcg@10:mean']:.4f})")
     assert f"({speed:.2f}x, p50" in line and "17.2M vs 22.6M parameters (3 vs 6 layers)" in line
     assert "index (8.0 MB), so no passage was re-encoded" in line
