@@ -31,10 +31,10 @@ from lead_ir.models.factory import ModelConfig, build_model  # noqa: E402
 
 def scifact_queries() -> list[str]:
     """SciFact's training queries and its corpus titles (the study's unlabeled pseudo-queries)."""
-    from lead_ir.data.collections import iter_corpus, read_topics
+    from lead_ir.data.collections import read_topics
+    from lead_ir.data.unlabeled import title_queries
 
-    titles = [d.title for d in iter_corpus("irds:beir/scifact/test", check_duplicates=False) if d.title]
-    return list(read_topics("scifact-train").values()) + titles
+    return list(read_topics("scifact-train").values()) + list(title_queries("irds:beir/scifact/test").values())
 
 
 def main() -> None:
