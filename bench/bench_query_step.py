@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,7 +82,8 @@ def main() -> None:
     lengths = [[len(t) for t in model.tokenizer(b, truncation=True, max_length=model.spec.query_max_len)["input_ids"]]
                for b in batches]
     padded = statistics.mean(len(b) * max(b) for b in lengths)
-    grouped = statistics.mean(sum(len(part) * max(part) for part in _split(sorted(b), args.groups)) for b in lengths)
+    groups_of = [[g for g in np.array_split(np.sort(b), args.groups) if len(g)] for b in lengths]  # as layer_reps
+    grouped = statistics.mean(sum(len(g) * int(g.max()) for g in parts) for parts in groups_of)
     medians = {g: statistics.median(t) for g, t in times.items()}
     print(f"{args.batch} queries per step, {args.steps} steps each, {args.threads} threads; tokens per batch "
           f"{statistics.mean(sum(b) for b in lengths):.0f} real, {padded:.0f} padded in one batch, {grouped:.0f} in "
@@ -90,16 +92,6 @@ def main() -> None:
         print(f"length_groups {groups}: median {median * 1000:.1f} ms per step")
     print(f"ratio length_groups {args.groups} / 1 = {medians[args.groups] / medians[1]:.3f}; "
           f"max |vector difference| {float((one - split).abs().max()):.2e}")
-
-
-def _split(items: list[int], groups: int) -> list[list[int]]:
-    size, extra = divmod(len(items), groups)  # numpy.array_split's sizes: the first `extra` parts get one more
-    parts, start = [], 0
-    for g in range(groups):
-        end = start + size + (1 if g < extra else 0)
-        parts.append(items[start:end])
-        start = end
-    return [p for p in parts if p]
 
 
 if __name__ == "__main__":

@@ -91,8 +91,6 @@ class Embedder:
         spec = encoder.spec
         self.prefix = spec.query_prefix if kind == "query" else spec.passage_prefix
         self.batch_size, self.precision, self.window = batch_size, precision, window
-        pad = encoder.tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else 0
 
     def __call__(self, texts: Sequence[str], layers: Sequence[int] | None = None, out: np.ndarray | None = None,
                  on_batch: Callable[[int], object] | None = None, desc: str | None = None) -> np.ndarray:
@@ -146,7 +144,7 @@ class Embedder:
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            ids, mask = padded([tokens[row] for row in rows], self.pad_id)
+            ids, mask = padded([tokens[row] for row in rows], self.encoder.tokenizer.pad_token_id)
             encoded = self.encoder(input_ids=torch.from_numpy(ids).to(device),
                                    attention_mask=torch.from_numpy(mask).to(device), layers=layers)
             if layers:

@@ -28,10 +28,11 @@ from lead_ir.models.spec import EncoderSpec
 from lead_ir.models.st_files import DENSE_DIR, pooler_for_saving, read_dense_module, write_sentence_transformers_files
 
 
-def padded(tokens: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Token id lists right-padded to their longest: input ids and attention mask, int64 [N, longest]."""
+def padded(tokens: Sequence[Sequence[int]], pad_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists right-padded to their longest: input ids and attention mask, int64 [N, longest].
+    ``pad_id`` is the tokenizer's (None, for a tokenizer without a pad token: 0, which the mask hides)."""
     width = max((len(t) for t in tokens), default=0)
-    ids = np.full((len(tokens), width), pad_id, dtype=np.int64)
+    ids = np.full((len(tokens), width), pad_id or 0, dtype=np.int64)
     mask = np.zeros((len(tokens), width), dtype=np.int64)
     for row, ids_of_row in enumerate(tokens):
         ids[row, :len(ids_of_row)] = ids_of_row
@@ -175,10 +176,9 @@ class DenseEncoder(nn.Module):
         tokens = self.tokenizer(texts, truncation=True, max_length=max_len, padding=False,
                                 return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         order = np.argsort([len(t) for t in tokens], kind="stable")
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         parts = []
         for rows in np.array_split(order, min(self.length_groups, len(texts))):
-            ids, mask = padded([tokens[r] for r in rows], pad)
+            ids, mask = padded([tokens[r] for r in rows], self.tokenizer.pad_token_id)
             parts.append(self(input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(
                 device), layers=layers).layer_embeddings)
         return torch.cat(parts, dim=1)[:, torch.from_numpy(np.argsort(order)).to(device)]
