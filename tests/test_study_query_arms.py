@@ -127,6 +127,24 @@ def test_a_query_arm_of_a_teacher_without_an_index_is_one_line_at_plan_time(tmp_
                               "small-zero-shot, small-warmup")
 
 
+def test_a_teacher_without_its_zero_shot_row_is_encoded_once_and_its_zero_shot_index_cannot_be_searched(tmp_path):
+    path = _config(tmp_path, [{"name": "q", "student_layers": [1, 2], "train": QUERY}])
+    study = _study(path, ["teacher.zero_shot_row=false"])
+    deps = _deps(study)
+    assert study.rows() == ["teacher-warmup", "q"]
+    assert [s for s in deps if s.startswith(("encode-", "dense-teacher"))] == ["encode-teacher-warmup",
+                                                                                "dense-teacher-warmup"]
+    assert deps["costs"] == ("split", "encode-teacher-warmup", "student-q")
+    with pytest.raises(ConfigError) as err:  # a query student of the row that is not there
+        _study(_config(tmp_path, [{"name": "q0", "student_layers": [1], "teacher": "zero-shot", "train": QUERY}]),
+               ["teacher.zero_shot_row=false"])
+    assert str(err.value) == ("arm 'q0' is a query student (train.student.tower: query) of teacher-zero-shot, which "
+                              "has no index (teacher.zero_shot_row is false); choose a dense teacher's row: "
+                              "teacher-warmup")
+    with pytest.raises(ConfigError, match="zero_shot_row and warmup are both false"):
+        _study(path, ["teacher.zero_shot_row=false", "teacher.warmup=false"])
+
+
 def test_a_query_arm_trains_against_its_teacher_row_even_without_a_distillation_term(tmp_path, monkeypatch):
     """Its passages are the teacher's cached vectors: the trainer gets the teacher's model (frozen, cached) when no
     distillation weight would ask for it, and the arm's own kept blocks of that teacher as its student."""

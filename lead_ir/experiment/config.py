@@ -113,6 +113,9 @@ class TeacherSection:
         "help": "teacher architecture; only a dense teacher gets its own rows in the leaderboard (a ColBERT or "
                 "cross-encoder teacher is warmed up and distilled from, but not indexed)"})
     warmup: bool = field(default=True, metadata={"help": "also fine-tune the teacher on the training queries"})
+    zero_shot_row: bool = field(default=True, metadata={
+        "help": "index and evaluate the checkpoint as configured (row <name>-zero-shot); false keeps only the "
+                "warm-up row and saves encoding the corpus once more (needs warmup: true)"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "TrainConfig overrides for the warm-up (merged over the experiment's `train`)"})
     seeds: int | list[int] | None = number(None, NON_NEGATIVE, (
@@ -237,6 +240,10 @@ class ExperimentConfig:
         for arm in self.arms:  # each names a teacher row, and a backbone row must be a trained stage
             self.arm_teacher(arm)
             self.arm_backbone(arm)
+        for t in self.teacher_list():
+            if t.kind == "dense" and not (t.zero_shot_row or t.warmup):
+                raise ConfigError(f"{self.teacher_where(t)}: zero_shot_row and warmup are both false, so the teacher "
+                                  f"has no row; set one of them true")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, found {self.seeds}")
         for where, seeds in [(f"{self.teacher_where(t)}.seeds", t.seeds) for t in self.teacher_list()] + [
@@ -259,7 +266,8 @@ class ExperimentConfig:
         """The teachers' leaderboard rows: ``<name>-zero-shot`` and, when warmed up, ``<name>-warmup`` of each dense
         teacher (a ColBERT or cross-encoder teacher has no index of its own)."""
         return [row for t in self.teacher_list() if t.kind == "dense"
-                for row in [f"{t.name}-zero-shot"] + ([f"{t.name}-warmup"] if t.warmup else [])]
+                for row in ([f"{t.name}-zero-shot"] if t.zero_shot_row else []) + (
+                    [f"{t.name}-warmup"] if t.warmup else [])]
 
     def arm_teacher(self, arm: ArmSection) -> tuple[TeacherSection, bool]:
         """The teacher an arm distils from, and whether it is that teacher's warm-up (``arm.teacher`` resolved)."""

@@ -5,7 +5,8 @@ This module plans: the rows, their seeds, each training row's :class:`TrainConfi
 resolves to, and the stage graph (names, dependencies, keys). The stage bodies are plain functions, one small
 module each, in :mod:`lead_ir.experiment.stages`.
 
-Rows of the final table: ``bm25``, ``teacher-zero-shot``, ``teacher-warmup`` (when enabled; with several
+Rows of the final table: ``bm25``, ``teacher-zero-shot`` (unless ``zero_shot_row: false``), ``teacher-warmup``
+(when enabled; with several
 ``teachers``, ``<name>-zero-shot`` and ``<name>-warmup`` of each dense one, whose warm-up stage is
 ``<name>-warmup``), one per arm, and ``hybrid`` (BM25 + the student that is best on dev). An arm's
 ``student_model: <teacher>-warmup`` starts its student from that warm-up stage's model. An arm whose
@@ -298,10 +299,11 @@ class Study:
                                   f"is empty; set it to 'titles' or a topics spec")
             if train.student.tower == "query" and self.arm_teacher_row(arm) not in c.teacher_rows():
                 teacher = c.arm_teacher(arm)[0]
+                why = f"{c.teacher_where(teacher)}.zero_shot_row is false" if teacher.kind == "dense" else \
+                    f"{teacher.kind} teachers are not encoded"
                 raise ConfigError(f"arm '{arm.name}' is a query student (train.student.tower: query) of "
-                                  f"{self.arm_teacher_row(arm)}, which has no index ({teacher.kind} teachers are not "
-                                  f"encoded); choose a dense teacher's row: "
-                                  f"{', '.join(c.teacher_rows()) or 'none in this study'}")
+                                  f"{self.arm_teacher_row(arm)}, which has no index ({why}); choose a dense "
+                                  f"teacher's row: {', '.join(c.teacher_rows()) or 'none in this study'}")
             configs[arm.name] = train
         return {row: self._resolve_train_precision(row, train) for row, train in configs.items()}
 
