@@ -44,6 +44,9 @@ class EncodeOptions:
     fp16: bool = False  # alias of precision="fp16"
     bf16: bool = False  # alias of precision="bf16"
     chunk_size: int = 16384  # documents per sorted window and per file on disk
+    # Also keep every layer's pooled vectors ([n, L, H] chunks; the index gets the final layer): a frozen teacher's
+    # cache copies its passages from them instead of encoding the corpus again (lead_ir.training.cache).
+    all_layers: bool = False
     shard: tuple[int, int] = (0, 1)  # (i, n): encode documents whose position % n == i
     device: str | None = None  # None: cuda when available, else cpu
 
@@ -158,6 +161,12 @@ class ChunkStore:
         return self._paths(number)[1].read_text(encoding="utf-8").splitlines()
 
     def vectors(self, number: int, mmap: bool = True) -> np.ndarray:
+        """A chunk's embeddings [n, H]: of a chunk holding every layer ([n, L, H]), the final layer's."""
+        vectors = self.layer_vectors(number, mmap)
+        return vectors[:, -1] if vectors.ndim == 3 else vectors
+
+    def layer_vectors(self, number: int, mmap: bool = True) -> np.ndarray:
+        """A chunk as written: [n, H], or [n, L, H] when it was encoded with ``all_layers``."""
         from lead_ir.fileio import load_npy
 
         return load_npy(self._paths(number)[0], mmap=mmap)
@@ -206,6 +215,8 @@ def encode_signature(model_dir: Path, spec, options: EncodeOptions, corpus: str,
     opts["fp16"], opts["bf16"] = opts["precision"] == "fp16", opts["precision"] == "bf16"
     opts.pop("device")
     opts["shard"] = list(opts["shard"])
+    if not opts["all_layers"]:  # an index-only run keeps the signature it had before all_layers existed
+        opts.pop("all_layers")
     opts["max_length"] = max_length
     return {"model": str(model_dir.resolve()), "weights": weights_fingerprint(model_dir),
             "spec": asdict(spec), "options": opts, "corpus": corpus, "corpus_fingerprint": fingerprint}
@@ -223,6 +234,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
     from lead_ir.log import progress_bar
 
     embedder = corpus_embedder(encoder, options)
+    layers = list(range(1, encoder.num_layers + 1)) if options.all_layers else None
     docs = iter(docs)
     done = store.finished()
     count = 0
@@ -239,7 +251,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
     number, resumed, start = done, count, time.perf_counter()
     while chunk := list(islice(docs, options.chunk_size)):
         ids = [check_doc_id(d.doc_id) for d in chunk]
-        vectors = embedder([d.text for d in chunk], on_batch=bar.update)
+        vectors = embedder([d.text for d in chunk], layers=layers, on_batch=bar.update)
         store.write(number, ids, vectors)
         count += len(chunk)
         number += 1
@@ -253,7 +265,7 @@ def encode_chunks(encoder, docs: Iterator[Doc], store: ChunkStore, options: Enco
 
 def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: EncodeOptions | None = None,
                   factory: str = "Flat", train_size: int | None = None, seed: int = 0,
-                  keep_chunks: bool = False) -> dict:
+                  keep_chunks: bool = False, layers_dir: str | Path | None = None) -> dict:
     """Encode ``corpus`` with ``model`` into a Pyserini FAISS index at ``index_dir``; returns its metadata.
 
     Args:
@@ -265,6 +277,8 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
         train_size: vectors sampled (seeded) to train IVF/PQ factories (None: :data:`lead_ir.index.TRAIN_SIZE`).
         seed: seed of that sample.
         keep_chunks: keep the float32 chunk folder after the index is written.
+        layers_dir: with ``options.all_layers``, where the chunks of every layer's vectors are moved once the
+            index is written (a :class:`PassageLayers` folder a teacher cache can copy from).
     """
     from lead_ir.data.collections import corpus_count, corpus_fingerprint, iter_corpus
     from lead_ir.embed import max_length_for, require_passage_encoder
@@ -300,12 +314,59 @@ def encode_corpus(model: str, corpus: str, index_dir: str | Path, options: Encod
             "shard": f"{options.shard[0]}/{options.shard[1]}", "precision": stats["precision"],
             "fp16": stats["precision"] == "fp16", "bf16": stats["precision"] == "bf16"}
     meta = build_index_dir(index_dir, store, meta, factory=factory, train_size=train_size, seed=seed)
-    if not keep_chunks:
+    if options.all_layers and layers_dir is not None:
+        layers_dir = Path(layers_dir)
+        shutil.rmtree(layers_dir, ignore_errors=True)
+        store.directory.rename(layers_dir)  # the same file system: the folder appears whole
+    elif not keep_chunks:
         store.remove()
     # Timing is returned, not written into lead_ir.json, so that the index bytes stay reproducible.
     seconds = stats["encode_seconds"]
     return meta | {"encoded": stats["encoded"], "encode_seconds": seconds,
                    "docs_per_s": round(stats["encoded"] / seconds, 2) if stats["encoded"] and seconds > 0 else None}
+
+
+class PassageLayers:
+    """Every layer's pooled passage vectors of a corpus, as ``encode_corpus(all_layers, layers_dir)`` left them:
+    the chunk folder and the signature it was encoded under (model weights, spec, length, precision)."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        fix = f"re-encode with all_layers, or drop {directory}"
+        self.signature = read_json(self.directory / STATE_FILE, what="passage layers signature", fix=fix,
+                                   fields={"weights": list, "spec": dict, "options": dict},
+                                   required=("weights", "spec", "options"))
+        self.store = ChunkStore(self.directory, self.signature)
+        if not self.signature["options"].get("all_layers"):
+            raise LeadIRError(f"{directory}: its chunks hold final vectors only, not every layer; {fix}")
+
+    def mismatch(self, weights: list, spec, max_length: int, precision: str, num_layers: int) -> str | None:
+        """Why these vectors are not the ones a teacher with these settings gives (None: they are)."""
+        options = self.signature["options"]
+        saved, wanted = self.signature["spec"], asdict(spec)
+        checks = [("weights", self.signature["weights"], weights), ("passage length", options.get("max_length"),
+                                                                     max_length),
+                  ("precision", options.get("precision"), precision)] + [
+            (name, saved.get(name), wanted.get(name)) for name in ("pooling", "normalize", "passage_prefix")]
+        for what, have, want in checks:
+            if have != want:
+                return f"{what} {have!r} here, {want!r} wanted"
+        first = self.store.layer_vectors(0) if self.store.finished() else None
+        if first is None or first.ndim != 3 or first.shape[1] != num_layers:
+            return f"{num_layers} layers wanted, the chunks hold {None if first is None else first.shape[1:-1]}"
+        return None
+
+    def rows(self, doc_ids: list[str], out: np.ndarray) -> list[int]:
+        """Fill ``out[i]`` [L, H] with the layers of ``doc_ids[i]``; returns the positions of ids it lacks."""
+        wanted: dict[str, list[int]] = {}
+        for i, doc_id in enumerate(doc_ids):
+            wanted.setdefault(doc_id, []).append(i)
+        for number in self.store.chunks():
+            vectors = self.store.layer_vectors(number)
+            for row, doc_id in enumerate(self.store.ids(number)):
+                for i in wanted.pop(doc_id, ()):
+                    out[i] = vectors[row]
+        return sorted(i for positions in wanted.values() for i in positions)
 
 
 def describe(meta: dict) -> str:

@@ -49,7 +49,7 @@ _ALIASES = {"r": "recall", "p": "precision", "rr": "mrr", "mrr": "mrr", "ap": "m
 _LABELS = {"ndcg": "nDCG", "map": "MAP", "recall": "R", "precision": "P", "mrr": "MRR", "hit_rate": "Success",
            "hits": "Hits", "r-precision": "R-Prec", "bpref": "bpref", "ndcg_burges": "nDCG-Burges", "f1": "F1",
            "rbp": "RBP"}
-_METRIC_RE = re.compile(r"^(?P<name>[a-z_\-]+?)(?:@(?P<k>\d+))?(?:-l(?P<lvl>\d+))?$")
+_METRIC_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_\-]*?)(?:@(?P<k>\d+))?(?:-l(?P<lvl>\d+))?$")
 
 
 def ranx():

@@ -219,6 +219,7 @@ def test_metric_names_and_defaults():
     assert normalize_metric("nDCG@10") == "ndcg@10"
     assert normalize_metric("R@1000-l2") == "recall@1000-l2"
     assert normalize_metric("MAP@1000-l1") == "map@1000"
+    assert normalize_metric("F1@10") == "f1@10"  # a digit in the name (ranx's f1)
     assert default_metrics("trec-dl") == ["ndcg@10", "map@1000-l2", "recall@1000-l2"]
     assert default_metrics("msmarco") == ["mrr@10", "recall@1000"]
     with pytest.raises(LeadIRError, match="did you mean 'ndcg'"):
@@ -248,3 +249,17 @@ def test_cli_evaluate_formats(tmp_path, capsys):
     assert r"\toprule" in out and "nDCG@10" in out  # generic family defaults
     means = evaluate_runs(QRELS, {"r": {"q1": {"a": 1.0}}}, ["recall@100-l2"]).means
     assert "rel$\\geq$2" in format_means(means, "latex")
+
+
+def test_precompile_leaves_the_default_metrics_and_the_hybrid_fusion_in_the_numba_cache():
+    """What `make setup` runs: afterwards ranx's functions for every family's default metrics and the study's
+    wsum/min-max hybrid are in NUMBA_CACHE_DIR, so a first evaluation on a new machine compiles none of them."""
+
+    from lead_ir.precompile import precompile
+
+    precompile()
+    cached = {p.name.split("-")[0] for p in Path(os.environ["NUMBA_CACHE_DIR"]).glob("*/*.nbi")}
+    for function in ("ndcg._ndcg", "recall._recall", "reciprocal_rank._reciprocal_rank",
+                     "average_precision._average_precision", "precision._precision", "wsum._weighted_sum",
+                     "min_max_norm._min_max_norm"):
+        assert function in cached, function

@@ -65,6 +65,10 @@ def test_a_query_arm_searches_its_teacher_rows_index_and_has_no_encode_stage(tmp
                              "encode-lead")
     assert "dense-q" in deps["hybrid"] and "dense-q0" in deps["leaderboard"]
     assert study.rows() == ["teacher-zero-shot", "teacher-warmup", "q", "q0", "lead"]
+    # the rows query students search keep every layer of their passages for the students' teacher cache
+    assert [row for row in study.rows() if study.keeps_passage_layers(row)] == ["teacher-zero-shot", "teacher-warmup"]
+    assert not any(_study(_config(tmp_path, [{"name": "q", "student_layers": [1, 2], "train": QUERY}]),
+                          ["encode.teacher_layers=false"]).keeps_passage_layers(row) for row in ("teacher-warmup",))
 
 
 def test_a_query_arm_at_each_seed_searches_the_warm_up_of_that_seed_or_of_its_first(tmp_path):
@@ -176,8 +180,11 @@ def test_a_query_arm_trains_against_its_teacher_row_even_without_a_distillation_
 def test_tiny_study_with_a_query_arm_runs_end_to_end(tmp_path):
     """A 2-layer 16-d query student (a 16->32 projection) of the 4-layer 32-d teacher's warm-up: its row is on the
     leaderboard, its runs searched the warm-up's index, its costs are its own model's with that index's size."""
+    import numpy as np
+
     from lead_ir.cli import main
     from lead_ir.efficiency import index_size
+    from lead_ir.encode import PassageLayers
     from lead_ir.models.encoder import DenseEncoder
 
     teacher = build_tiny_bert(tmp_path / "models" / "teacher", WORD_VOCAB, hidden=32, layers=4)
@@ -190,6 +197,17 @@ def test_tiny_study_with_a_query_arm_runs_end_to_end(tmp_path):
 
     stages, results = tmp_path / "exp" / "stages", tmp_path / "results"
     assert not (stages / "encode-q").exists() and (stages / "encode-teacher-warmup" / "index").is_dir()
+    # the teacher's index kept every layer of its passages, and the student's teacher cache copied them
+    encoded = json.loads((stages / "encode-teacher-warmup" / "manifest.json").read_text())
+    assert encoded["outputs"]["passage_layers"] == "passage-layers"
+    assert "passage_layers" not in json.loads((stages / "encode-teacher-zero-shot" / "manifest.json").read_text())[
+        "outputs"]  # no query student searches the zero-shot index
+    cache = next((tmp_path / "exp" / "teacher-cache").iterdir())
+    copied = np.load(cache / "passages.npy")
+    ids = (cache / "passage_ids.txt").read_text().split("\n")
+    layers = PassageLayers(stages / "encode-teacher-warmup" / "passage-layers")
+    kept = np.empty_like(copied)
+    assert layers.rows(ids, kept) == [] and np.array_equal(copied, kept)
     board = (results / "leaderboard.md").read_text()
     assert "| q " in board and (results / "q.trec").is_file() and (results / "hybrid.trec").is_file()
     dense = json.loads((stages / "dense-q" / "manifest.json").read_text())

@@ -119,6 +119,76 @@ def test_cache_equals_online_teacher(toy, tmp_path, kind):
     assert isinstance(TeacherCache(cache.directory), TeacherCache)  # reopens from disk
 
 
+def test_a_dense_teacher_cache_copies_the_passage_layers_its_index_was_encoded_with(toy, tmp_path, caplog):
+    """The teacher's index encoded with every layer kept: the final layer is the index (bit for bit), and a cache
+    built from those layers equals one that encodes its passages; layers of another length are not used."""
+    import faiss
+    import numpy as np
+
+    from lead_ir.encode import EncodeOptions, PassageLayers, encode_corpus
+
+    plain = encode_corpus(toy["teacher"], toy["corpus"], tmp_path / "plain" / "index", EncodeOptions(device="cpu"))
+    kept = encode_corpus(toy["teacher"], toy["corpus"], tmp_path / "kept" / "index",
+                         EncodeOptions(device="cpu", all_layers=True), layers_dir=tmp_path / "kept" / "layers")
+    short = encode_corpus(toy["teacher"], toy["corpus"], tmp_path / "short" / "index",
+                          EncodeOptions(device="cpu", all_layers=True, max_length=8),
+                          layers_dir=tmp_path / "short" / "layers")
+    assert plain["count"] == kept["count"] == short["count"]
+    a, b = (faiss.read_index(str(tmp_path / d / "index" / "index")) for d in ("plain", "kept"))
+    assert np.array_equal(a.reconstruct_n(0, a.ntotal), b.reconstruct_n(0, b.ntotal))
+    layers = PassageLayers(tmp_path / "kept" / "layers")
+    assert layers.store.layer_vectors(0).shape[1:] == (4, 32)
+    assert not (tmp_path / "plain" / ".index.partial").exists()  # without all_layers the chunks go as before
+
+    groups = read_groups(toy["train"], 30)
+    texts = _texts(toy)
+    caches = {}
+    for name, source in (("encoded", ""), ("copied", str(tmp_path / "kept" / "layers")),
+                         ("other-length", str(tmp_path / "short" / "layers"))):
+        t_cfg = TeacherConfig(path=toy["teacher"], cache_dir=str(tmp_path / f"cache-{name}"), passage_layers=source)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="lead_ir.training.cache"):
+            caches[name] = open_cache(build_model(t_cfg).eval(), t_cfg, Path(toy["teacher"]), groups, texts,
+                                      toy["train"], toy["corpus"], 30, 16)
+        caches[name].log = caplog.text
+    assert "passages copied from" in caches["copied"].log
+    assert "encoding the passages, not copying them" in caches["other-length"].log
+    assert "passage length 8 here, 128 wanted" in caches["other-length"].log
+    reference = np.asarray(caches["encoded"].passages)
+    for name in ("copied", "other-length"):
+        assert np.allclose(np.asarray(caches[name].passages), reference, atol=1e-6), name
+        assert np.array_equal(np.asarray(caches[name].queries), np.asarray(caches["encoded"].queries))
+    with pytest.raises(ConfigError, match="teacher.passage_layers fills the frozen teacher.s cache"):
+        _cfg(toy, tmp_path / "x", f"teacher.path={toy['teacher']}", "teacher.mode=joint",
+             f"teacher.passage_layers={tmp_path / 'kept' / 'layers'}")
+
+
+def test_dev_evaluations_and_saving_the_best_model_leave_training_as_it_would_be_without_them(toy, tmp_path):
+    """With dropout on, a run evaluated (and its best model saved) after every step trains exactly as a run never
+    evaluated: saving draws nothing from the global RNG that the next steps' dropout masks come from."""
+    student = tmp_path / "dropout-student"
+    shutil.copytree(toy["teacher"], student)
+    config = json.loads((student / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    (student / "config.json").write_text(json.dumps(config))
+    model = build_model(ModelConfig(path=str(student)))  # as the trainer loads it (its BERT pooler dropped)
+    assert model.model.pooler is None
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    model.save(tmp_path / "saved")
+    assert torch.equal(before, torch.get_rng_state())
+    losses = {}
+    for every in (1, 0):
+        out = tmp_path / f"every-{every}"
+        cfg = _cfg(toy, out, f"student.path={student}", "teacher.path=", "optim.max_steps=5",
+                   "loss.weights={student: 1.0, response: 0.0, layer: 0.0}", f"data.dev_topics={toy['topics']}",
+                   f"data.dev_qrels={toy['qrels']}", f"run.eval_every={every}")
+        train(cfg)
+        losses[every] = [r["loss"] for r in _log(out) if "loss" in r]
+        assert len([r for r in _log(out) if "eval/ndcg@10" in r]) == (5 if every else 1)
+    assert losses[1] == losses[0]
+
+
 def test_cross_encoder_teacher_distils_over_own_candidates(toy, tmp_path):
     cfg = _cfg(toy, tmp_path / "ce", "teacher.kind=cross", "optim.max_steps=2")
     trainer = Trainer(cfg)

@@ -106,13 +106,16 @@ class Study:
     def out(self, stage: str, name: str = "") -> Path:
         return self.pipeline.folder(stage) / name if name else self.pipeline.folder(stage)
 
-    def input(self, stage: str, name: str) -> Path:
+    def input(self, stage: str, name: str, required: bool = True) -> Path | None:
         """What a finished earlier stage wrote, as its manifest's ``outputs`` name it: an entry ``name`` (a file or
         folder in the stage folder), or a run file ``name`` listed in ``outputs.runs``. Stages read their inputs
-        this way, never from paths of their own making."""
+        this way, never from paths of their own making. An output that is not ``required`` (one a stage may or may
+        not have written) is None when it is not there."""
         outputs = (self.pipeline.manifest(stage) or {}).get("outputs") or {}
         found = outputs.get(name) if isinstance(outputs.get(name), str) else \
             name if name in (outputs.get("runs") or []) else None
+        if found is None and not required:
+            return None
         if found is None:
             raise LeadIRError(f"stage {stage} has no finished output '{name}' (its manifest in {self.out(stage)} does "
                               f"not list it: missing, or written by an older lead_ir); re-run it with --force {stage}")
@@ -156,6 +159,15 @@ class Study:
         if arm is None or train is None or train.student.tower != "query":
             return None
         return self.arm_teacher_row(arm)
+
+    def keeps_passage_layers(self, row: str) -> bool:
+        """Whether a row's encode stage also keeps every layer's passage vectors: a teacher row whose index a
+        query student with a frozen teacher cache searches (that cache then copies them instead of encoding the
+        corpus again), unless ``encode.teacher_layers`` is false."""
+        if not self.encode_section.teacher_layers or self.teacher_of(row) is None:
+            return False
+        return any(self.query_teacher_row(arm.name) == row and self.train_configs[arm.name].teacher.mode == "frozen"
+                   and self.train_configs[arm.name].teacher.cache for arm in self.cfg.arms)
 
     def row_seeds(self, row: str) -> list[int]:
         """Seeds a row is trained with, one training/encode/dense stage each (a warm-up's ``seeds``, an arm's

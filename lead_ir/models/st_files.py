@@ -33,11 +33,15 @@ def pooler_for_saving(model):
         return None
     import torch
 
-    pooler = pooler_cls(model.config)
+    # Built on the meta device, so no random initialisation draws from the global RNG: saving a model mid-training
+    # (a dev evaluation's best checkpoint) must not change the dropout masks of the steps that follow.
+    with torch.device("meta"):
+        pooler = pooler_cls(model.config)
+    pooler = pooler.to_empty(device=next(model.parameters()).device)
     with torch.no_grad():
         for param in pooler.parameters():
             param.zero_()
-    return pooler.to(next(model.parameters()).device)
+    return pooler
 
 
 def set_tokenizer_max_length(directory: str | Path, max_length: int) -> None:

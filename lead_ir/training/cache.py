@@ -7,7 +7,10 @@
   (``scores.npy`` [Nq, C, L], NaN-padded), so distillation uses each query's own candidates.
 
 The directory name hashes the training file, the corpus, the teacher weights and settings;
-rank 0 builds it atomically while the other processes wait.
+rank 0 builds it atomically while the other processes wait. A dense teacher's passage rows are copied from
+``teacher.passage_layers`` (every layer of the corpus, as the teacher's index was encoded with
+``all_layers``) when those were made with the same weights, length and precision, instead of encoding
+the passages a second time; the cache is the same either way (up to rounding of batch composition).
 """
 
 from __future__ import annotations
@@ -121,19 +124,38 @@ def open_cache(teacher, teacher_cfg: TeacherConfig, model_dir: Path, groups: lis
         logger.info("building the teacher cache %s (%s)", directory, precision)
         device = next(teacher.parameters()).device
         with autocast(device.type, precision):
-            _build(teacher, groups, doc_texts, directory, batch_size)
+            _build(teacher, groups, doc_texts, directory, batch_size,
+                   _reusable_layers(teacher, teacher_cfg, model_dir, precision))
     distributed.barrier()
     logger.info("teacher cache: %s", directory)
     return TeacherCache(directory)
 
 
+def _reusable_layers(teacher, teacher_cfg: TeacherConfig, model_dir: Path, precision: str):
+    """``teacher_cfg.passage_layers`` when it holds this teacher's passage vectors as the cache would compute
+    them, else None (and why, in the log)."""
+    if not teacher_cfg.passage_layers or teacher.kind != "dense":
+        return None
+    from lead_ir.embed import max_length_for
+    from lead_ir.encode import PassageLayers
+
+    layers = PassageLayers(teacher_cfg.passage_layers)
+    why = layers.mismatch(weights_fingerprint(model_dir), teacher.spec, max_length_for(teacher, "passage"),
+                          precision, teacher.num_layers)
+    if why:
+        logger.warning("teacher cache: encoding the passages, not copying them from %s (%s)", layers.directory, why)
+        return None
+    return layers
+
+
 @torch.inference_mode()
-def _build(teacher, groups: list[Group], doc_texts: dict[str, str], directory: Path, batch_size: int) -> None:
+def _build(teacher, groups: list[Group], doc_texts: dict[str, str], directory: Path, batch_size: int,
+           passage_layers=None) -> None:
     teacher.eval()
     layers = tuple(range(1, teacher.num_layers + 1))
     with atomic_path(directory, is_dir=True) as tmp:
         if teacher.kind == "dense":
-            _build_dense(teacher, groups, doc_texts, layers, tmp, batch_size)
+            _build_dense(teacher, groups, doc_texts, layers, tmp, batch_size, passage_layers)
         else:
             _build_scores(teacher, groups, doc_texts, layers, tmp, batch_size)
         write_json(tmp / "manifest.json", {"kind": teacher.kind, "num_layers": len(layers),
@@ -147,13 +169,22 @@ def _dense_rows(teacher, texts: list[str], kind: str, layers: tuple[int, ...], o
                                                    desc=f"teacher cache: {kind} vectors")
 
 
-def _build_dense(teacher, groups, doc_texts, layers, tmp: Path, batch_size: int) -> None:
+def _build_dense(teacher, groups, doc_texts, layers, tmp: Path, batch_size: int, passage_layers=None) -> None:
     ids = list(dict.fromkeys(d for g in groups for d in g.candidates))
     queries = np.lib.format.open_memmap(tmp / "queries.npy", "w+", np.float32, (len(groups), len(layers), teacher.dim))
     _dense_rows(teacher, [g.query for g in groups], "query", layers, queries, batch_size)
     queries.flush()
     passages = np.lib.format.open_memmap(tmp / "passages.npy", "w+", np.float32, (len(ids), len(layers), teacher.dim))
-    _dense_rows(teacher, [doc_texts[d] for d in ids], "passage", layers, passages, batch_size)
+    if passage_layers is None:
+        _dense_rows(teacher, [doc_texts[d] for d in ids], "passage", layers, passages, batch_size)
+    elif todo := passage_layers.rows(ids, passages):  # ids it lacks (not in the corpus it was encoded from)
+        logger.info("teacher cache: %d passages copied from %s, %d to encode", len(ids) - len(todo),
+                    passage_layers.directory, len(todo))
+        rest = np.empty((len(todo), len(layers), teacher.dim), dtype=np.float32)
+        _dense_rows(teacher, [doc_texts[ids[i]] for i in todo], "passage", layers, rest, batch_size)
+        passages[todo] = rest
+    else:
+        logger.info("teacher cache: %d passages copied from %s", len(ids), passage_layers.directory)
     passages.flush()
     (tmp / "passage_ids.txt").write_text("\n".join(ids), encoding="utf-8")
 

@@ -28,6 +28,10 @@ class TeacherConfig(ModelConfig):
         "help": "frozen: fixed teacher, scores read from a memory-mapped cache; joint: train both (the paper)"})
     cache: bool = field(default=True, metadata={"help": "frozen mode: precompute the teacher into a memmap cache"})
     cache_dir: str = field(default=".cache/teacher", metadata={"help": "where teacher caches live"})
+    passage_layers: str = field(default="", metadata={
+        "help": "a dense teacher's every-layer passage vectors of the corpus (`encode_corpus` with all_layers; a "
+                "study sets its index's): the cache copies them instead of encoding the passages, when made with "
+                "the same weights, length and precision"})
 
 
 @dataclass
@@ -149,6 +153,10 @@ class TrainConfig:
         problem = query_tower_problem(self)
         if problem:
             raise ValueError(problem)
+        t = self.teacher
+        if t.passage_layers and not (t.mode == "frozen" and t.cache):
+            raise ValueError("teacher.passage_layers fills the frozen teacher's cache; set teacher.mode=frozen and "
+                             "teacher.cache=true, or drop teacher.passage_layers")
 
 
 def query_tower_problem(cfg: TrainConfig) -> str | None:

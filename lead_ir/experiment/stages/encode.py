@@ -1,7 +1,8 @@
 """The encode stage of a dense row (``encode-<row>``): its model's FAISS index of the corpus. Under torchrun each
 process encodes a shard (documents at positions rank mod world) and rank 0 merges them into one index.
 
-A query-student arm has no encode stage: it searches its teacher row's index (``Study.index_stage``)."""
+A query-student arm has no encode stage: it searches its teacher row's index (``Study.index_stage``). That row's stage
+also keeps every layer's passage vectors, which the arm's teacher cache copies (``Study.keeps_passage_layers``)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ def encode_row(study: Study, out: Path, row: str, seed: int) -> dict:
     options = EncodeOptions(batch_size=e.batch_size, max_length=e.max_length, precision=e.precision,
                             chunk_size=e.chunk_size)
     if group.world == 1:
+        # a teacher row its query students' cache reads: every layer in the same pass, kept beside the index
+        layers = study.keeps_passage_layers(row)
+        options.all_layers = layers
         meta = encode_corpus(str(model), study.cfg.data.corpus, out / "index", options, factory=e.factory,
-                             train_size=e.train_size)
+                             train_size=e.train_size, layers_dir=out / "passage-layers" if layers else None)
         return {"index": "index", "count": meta.get("count"), "precision": meta["precision"],
-                "encode_seconds": meta["encode_seconds"], "docs_per_s": meta["docs_per_s"]}
+                "encode_seconds": meta["encode_seconds"], "docs_per_s": meta["docs_per_s"]} | (
+            {"passage_layers": "passage-layers"} if layers else {})
     # torchrun: each process encodes documents at positions = rank (mod world); rank 0 merges the shards
     options.shard = (group.rank, group.world)
     meta = encode_corpus(str(model), study.cfg.data.corpus, out / f"shard-{group.rank}", options)

@@ -47,17 +47,19 @@ def train_row(study: Study, out: Path, arm: ArmSection | None, train, seed: int,
         cache_dir = str(study.root / "teacher-cache")
     pool, unlabeled = study.cfg.evaluation.dev_pool_depth, arm is not None and study.uses_unlabeled(train)
     query_student = arm is not None and study.query_teacher_row(arm.name) is not None
+    index_stage = study.index_stage(arm.name, seed) if query_student else None
+    layers = study.input(index_stage, "passage_layers", required=False) if query_student else None
     settings = replace(
         train,
         student=replace(train.student, path=str(student_dir), kind=teacher.kind if arm is None else "dense",
                         keep_layers=[] if arm is None else list(arm.student_layers)),
         teacher=replace(train.teacher, path=str(teacher_dir) if reads_teacher else "", kind=teacher.kind,
-                        cache_dir=cache_dir),
+                        cache_dir=cache_dir, passage_layers=str(layers) if layers else ""),
         data=replace(train.data, train=str(study.input("mine", "train")), corpus=study.cfg.data.corpus,
                      dev_fraction=0.0, dev_topics=str(study.input("split", "dev_topics")),
                      dev_qrels=str(study.input("split", "dev_qrels")), dev_metric=study.cfg.evaluation.dev_metric,
                      dev_corpus=str(study.input("dev-pool", "corpus")) if pool else "",
-                     dev_index=str(study.input(study.index_stage(arm.name, seed), "index")) if query_student else "",
+                     dev_index=str(study.input(index_stage, "index")) if query_student else "",
                      unlabeled=str(study.input("mine-unlabeled", "unlabeled")) if unlabeled else ""),
         run=replace(train.run, output_dir=str(out / "train"), seed=seed,
                     resume=(out / "train" / "checkpoints").exists()))
