@@ -28,9 +28,6 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lead_ir)" >/dev/null
-	# ranx's numba functions for the default metrics and the hybrid, compiled once here (about 1.5 min on two
-	# AVX2 cores) rather than inside the first evaluation (lead_ir/precompile.py).
-	$(PY) -m lead_ir.precompile
 	touch $(STAMP)
 
 data:

@@ -250,16 +250,3 @@ def test_cli_evaluate_formats(tmp_path, capsys):
     means = evaluate_runs(QRELS, {"r": {"q1": {"a": 1.0}}}, ["recall@100-l2"]).means
     assert "rel$\\geq$2" in format_means(means, "latex")
 
-
-def test_precompile_leaves_the_default_metrics_and_the_hybrid_fusion_in_the_numba_cache():
-    """What `make setup` runs: afterwards ranx's functions for every family's default metrics and the study's
-    wsum/min-max hybrid are in NUMBA_CACHE_DIR, so a first evaluation on a new machine compiles none of them."""
-
-    from lead_ir.precompile import precompile
-
-    precompile()
-    cached = {p.name.split("-")[0] for p in Path(os.environ["NUMBA_CACHE_DIR"]).glob("*/*.nbi")}
-    for function in ("ndcg._ndcg", "recall._recall", "reciprocal_rank._reciprocal_rank",
-                     "average_precision._average_precision", "precision._precision", "wsum._weighted_sum",
-                     "min_max_norm._min_max_norm"):
-        assert function in cached, function
