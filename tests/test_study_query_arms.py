@@ -66,9 +66,11 @@ def test_a_query_arm_searches_its_teacher_rows_index_and_has_no_encode_stage(tmp
     assert "dense-q" in deps["hybrid"] and "dense-q0" in deps["leaderboard"]
     assert study.rows() == ["teacher-zero-shot", "teacher-warmup", "q", "q0", "lead"]
     # the rows query students search keep every layer of their passages for the students' teacher cache
-    assert [row for row in study.rows() if study.keeps_passage_layers(row)] == ["teacher-zero-shot", "teacher-warmup"]
-    assert not any(_study(_config(tmp_path, [{"name": "q", "student_layers": [1, 2], "train": QUERY}]),
-                          ["encode.teacher_layers=false"]).keeps_passage_layers(row) for row in ("teacher-warmup",))
+    assert not any(study.keeps_passage_layers(row) for row in study.rows())  # off by default
+    kept = _study(_config(tmp_path, [{"name": "q", "student_layers": [1, 2], "train": QUERY},
+                                     {"name": "lead", "student_layers": [1, 2], "train": {}}]),
+                  ["encode.teacher_layers=true"])
+    assert [row for row in kept.rows() if kept.keeps_passage_layers(row)] == ["teacher-warmup"]
 
 
 def test_a_query_arm_at_each_seed_searches_the_warm_up_of_that_seed_or_of_its_first(tmp_path):
@@ -192,7 +194,7 @@ def test_tiny_study_with_a_query_arm_runs_end_to_end(tmp_path):
     config = _config(tmp_path, [{"name": "q", "student_model": str(student), "student_layers": [1, 2],
                                  "train": {"student": {"tower": "query"}, "loss": {"num_layer_pairs": 2},
                                            "optim": {"max_steps": 4}}}],
-                     teacher=teacher)
+                     teacher=teacher, encode={"max_length": 16, "teacher_layers": True})
     assert main(["-q", "experiment", str(config)]) == 0
 
     stages, results = tmp_path / "exp" / "stages", tmp_path / "results"

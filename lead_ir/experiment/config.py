@@ -160,10 +160,12 @@ class EncodeSection:
     train_size: int | None = number(None, POSITIVE, "vectors sampled to train IVF/PQ factories (null: "
                                                       "lead_ir.index.TRAIN_SIZE)")
     chunk_size: int = number(16384, POSITIVE, "documents per length-sorted, resumable chunk")
-    teacher_layers: bool = field(default=True, metadata={
+    teacher_layers: bool = field(default=False, metadata={
         "help": "a teacher row that query students search keeps every layer's passage vectors beside its index "
                 "(the layer count times the index's size on disk), so their teacher cache copies them instead of "
-                "encoding the corpus a second time; false for a corpus too large to keep them"})
+                "encoding the corpus a second time; off by default, because the copied vectors differ from the "
+                "cache's own by float rounding (other batches), which changes training at that level: a torchrun "
+                "study, whose encode shards do not keep them, then no longer equals a single-process one"})
     # Sharding (`lead-ir encode --shard i/n`) is the process group's: under torchrun each of n processes
     # encodes shard rank/n and rank 0 merges them into one index of this factory.
 

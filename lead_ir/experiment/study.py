@@ -163,7 +163,7 @@ class Study:
     def keeps_passage_layers(self, row: str) -> bool:
         """Whether a row's encode stage also keeps every layer's passage vectors: a teacher row whose index a
         query student with a frozen teacher cache searches (that cache then copies them instead of encoding the
-        corpus again), unless ``encode.teacher_layers`` is false."""
+        corpus again), when ``encode.teacher_layers`` is on."""
         if not self.encode_section.teacher_layers or self.teacher_of(row) is None:
             return False
         return any(self.query_teacher_row(arm.name) == row and self.train_configs[arm.name].teacher.mode == "frozen"
