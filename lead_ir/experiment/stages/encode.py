@@ -1,8 +1,9 @@
 """The encode stage of a dense row (``encode-<row>``): its model's FAISS index of the corpus. Under torchrun each
 process encodes a shard (documents at positions rank mod world) and rank 0 merges them into one index.
 
-A query-student arm has no encode stage: it searches its teacher row's index (``Study.index_stage``). That row's stage
-also keeps every layer's passage vectors, which the arm's teacher cache copies (``Study.keeps_passage_layers``)."""
+A query-student arm has no encode stage: it searches its teacher row's index (``Study.index_stage``). With
+``encode.teacher_layers`` on, that row's stage also keeps every layer's passage vectors, which the arm's teacher
+cache copies (``Study.keeps_passage_layers``)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ def encode_row(study: Study, out: Path, row: str, seed: int) -> dict:
                             chunk_size=e.chunk_size)
     if group.world == 1:
         # a teacher row its query students' cache reads: every layer in the same pass, kept beside the index
-        layers = study.keeps_passage_layers(row)
-        options.all_layers = layers
+        options.all_layers = layers = study.keeps_passage_layers(row)
         meta = encode_corpus(str(model), study.cfg.data.corpus, out / "index", options, factory=e.factory,
                              train_size=e.train_size, layers_dir=out / "passage-layers" if layers else None)
         return {"index": "index", "count": meta.get("count"), "precision": meta["precision"],
