@@ -25,9 +25,14 @@ WORDS = ("vitamin diet cancer insulin diabetes sleep memory mice virus immune ge
 
 
 def _toy(directory: Path) -> dict[str, Path]:
-    """40 documents; 20 training and 6 test queries, each with one relevant document."""
+    """40 distinct documents; 20 training and 6 test queries, each with one relevant document.
+
+    Distinct, because two copies of a text score the same up to rounding, and which comes first
+    then depends on batch composition (one process or two), not on the model.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    docs = {f"d{i}": " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(6)) for i in range(40)}
+    docs = {f"d{i}": " ".join(WORDS[(i * 7 + j * (3 + i // len(WORDS))) % len(WORDS)] for j in range(6))
+            for i in range(40)}
     (directory / "corpus.jsonl").write_text("".join(json.dumps({"id": d, "contents": t}) + "\n"
                                                     for d, t in docs.items()))
     for split, qids in (("train", range(20)), ("test", range(20, 26))):
