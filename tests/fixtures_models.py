@@ -21,17 +21,19 @@ WORD_VOCAB = SPECIAL + WORDS + list(string.ascii_lowercase) + [f"##{c}" for c in
 CHAR_VOCAB = SPECIAL + list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase] + list("0123456789")
 
 
-def build_tiny_bert(path: Path, vocab: list[str], hidden: int = 32, layers: int = 4, seed: int = 0) -> Path:
+def build_tiny_bert(path: Path, vocab: list[str], hidden: int = 32, layers: int = 4, seed: int = 0,
+                    init_range: float = 0.02) -> Path:
     """Save a random BertModel (dropout off, so runs are deterministic) and its tokenizer at ``path``.
 
-    Weights are drawn wider than BERT's 0.02: at 0.02 every text's [CLS] vector is the same to six
-    digits (cosine 1.0000), so rankings were decided by rounding and differed between hosts and
-    between one process and two; at 0.2 the cosines spread over 0.6-0.99 as a trained model's do.
+    ``init_range`` is the weights' std (BERT's 0.02). At 0.02 every text's [CLS] vector is the same
+    to six digits (cosine 1.0000), so a ranking is decided by rounding: a test that compares the
+    rankings of two numerically different computations (one process and two) needs 0.2, where the
+    cosines spread over 0.6-0.99 as a trained model's do.
     """
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                      intermediate_size=2 * hidden, max_position_embeddings=128, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, initializer_range=0.2)
+                     attention_probs_dropout_prob=0.0, initializer_range=init_range)
     path.mkdir(parents=True, exist_ok=True)
     BertModel(cfg).save_pretrained(path)
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True).save_pretrained(path)
