@@ -39,7 +39,7 @@ from bench_lead_step import WORDS, synthetic_data  # noqa: E402
 from lead_ir.losses.layers import LayerSelector  # noqa: E402
 from lead_ir.losses.objective import ObjectiveSettings  # noqa: E402
 from lead_ir.models.factory import ModelConfig, build_model  # noqa: E402
-from lead_ir.precision import autocast, cpu_bf16_supported  # noqa: E402
+from lead_ir.precision import autocast, cpu_bf16_fast, cpu_bf16_native, cpu_bf16_speedup  # noqa: E402
 from lead_ir.resolve import resolve_model  # noqa: E402
 from lead_ir.training.cache import open_cache  # noqa: E402
 from lead_ir.training.config import TeacherConfig  # noqa: E402
@@ -48,9 +48,13 @@ from lead_ir.training.step import TeacherSource, TrainModule, batch_loss  # noqa
 
 
 def cpu_line() -> str:
-    """``CPU: <torch's capability>, native bf16 (AVX512-BF16/AMX): <bool>``, the first line of the training benches."""
-    return (f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16 (AVX512-BF16/AMX): "
-            f"{cpu_bf16_supported()}")
+    """``CPU: <torch's capability>, native bf16 (AVX512-BF16/AMX): <bool>`` (with the bf16/fp32 matmul speed-up and
+    what ``auto`` picks where it is native), the first line of the training benches."""
+    line = f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16 (AVX512-BF16/AMX): {cpu_bf16_native()}"
+    if cpu_bf16_native():
+        line += (f", bf16 matmul {cpu_bf16_speedup():.2f}x as fast as fp32, auto picks "
+                 f"{'bf16' if cpu_bf16_fast() else 'fp32'}")
+    return line
 
 
 def step_times(args, model_dir: str, tmp: Path, precisions: list[str], device: str = "cpu") -> dict[str, float]:
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    native = cpu_bf16_supported()
+    native = cpu_bf16_native()
     precisions = ["fp32"] + (["bf16"] if native or args.force_bf16 else [])
     if args.tiny:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

@@ -1,4 +1,4 @@
-"""lead_ir: LEAD layer-wise distillation of dense retrievers, Pyserini search, ranx evaluation.
+"""lead_ir: LEAD layer-wise distillation of dense retrievers, Pyserini search, trec_eval evaluation.
 
 The verbs a notebook needs are importable from the top level::
 

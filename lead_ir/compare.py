@@ -1,6 +1,6 @@
 """Leaderboards with paired differences, confidence intervals and corrected significance tests.
 
-Per-query scores come from :mod:`lead_ir.evaluation` (ranx). For each metric the family of
+Per-query scores come from :mod:`lead_ir.evaluation` (trec_eval). For each metric the family of
 comparisons is every (run, baseline) pair (each unordered pair once), or every pair of runs with
 ``pairs="all"``; p-values are corrected within a metric's family (Holm or Bonferroni).
 

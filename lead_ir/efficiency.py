@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lead_ir.errors import InputFormatError, LeadIRError
-from lead_ir.precision import DEFAULT_PRECISION, cpu_bf16_supported, resolve_precision
+from lead_ir.precision import DEFAULT_PRECISION, cpu_bf16_native, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def machine_description() -> str:
     import torch
 
     cpu = cpu_model()
-    simd = torch.backends.cpu.get_cpu_capability() + ("+BF16" if cpu_bf16_supported() else "")
+    simd = torch.backends.cpu.get_cpu_capability() + ("+BF16" if cpu_bf16_native() else "")
     text = f"{cpu}, {os.cpu_count()} cores, {simd}, torch {torch.__version__.split('+')[0]}"
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name(0)}"

