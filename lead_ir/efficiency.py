@@ -6,8 +6,16 @@ on disk (every file of the index folder), query-encoding latency and corpus-enco
 Query latency is what a searcher pays per incoming query before FAISS runs: tokenising one query
 and one forward pass (batch 1) on **one** CPU thread, in float32, the way ``lead-ir search dense``
 encodes queries. :func:`query_latency` times every query of a topic set once per model, after a
-few untimed warm-up queries, and rotates the models query by query, so that load from other
-processes falls on every model alike; it reports the median (p50) and 95th percentile (p95).
+few untimed warm-up queries, and reports the median (p50) and 95th percentile (p95).
+
+Models take turns in blocks of consecutive queries (30 by default), so that load from other processes
+falls on every model alike, while each model runs as a searcher runs it: one query after another, with
+nothing else in between. Turns of a single query would charge every query for the switch: the other
+models' weights (tens of MB) evict this one's from the CPU caches, which a searcher serving one model
+never pays. That switch cost is about the same absolute time for a small and a large model, so it
+inflates a small model's ratio: on a 2-core Xeon, a 3-layer student of all-MiniLM-L6-v2 measured
+0.548x its teacher's p50 in turns of one query and 0.499x in turns of 30 (0.498x with each model run
+alone). Each turn begins with one untimed query, the switch.
 
 Costs travel as ``{row name: {field: value}}`` (:data:`COST_FIELDS`); :func:`read_costs` reads a
 hand-made side file of that shape (JSON, or CSV with a ``run`` column) for ``lead-ir compare --costs``.
@@ -84,12 +92,12 @@ def index_size(index_dir: str | os.PathLike) -> int:
 
 
 def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str], warmup: int = 5,
-                  threads: int = 1, precision: str = DEFAULT_PRECISION) -> dict[str, dict]:
+                  threads: int = 1, precision: str = DEFAULT_PRECISION, turn: int = 30) -> dict[str, dict]:
     """Per model: p50/p95 milliseconds to encode one query (batch 1, ``threads`` torch threads, ``precision``
     on the CPU: the one its index was encoded in, as `lead-ir search dense` embeds queries).
 
-    Every query is timed once per model; models take turns query by query (see the module docstring).
-    Returns ``{name: {"query_ms_p50", "query_ms_p95", "queries"}}``.
+    Every query is timed once per model; models take turns of ``turn`` consecutive queries, each turn after
+    one untimed query (see the module docstring). Returns ``{name: {"query_ms_p50", "query_ms_p95", "queries"}}``.
     """
     import torch
 
@@ -99,6 +107,8 @@ def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str
 
     if not queries:
         raise LeadIRError("query latency needs at least one query; give a non-empty topic set")
+    if turn < 1:
+        raise LeadIRError(f"a turn of {turn} queries is empty; give 1 or more")
     # the query path of `lead-ir search dense` (the one Embedder), one query per call
     resolved = resolve_precision(precision, "cpu")
     embedders = {name: Embedder(DenseEncoder.from_pretrained(resolve_model(str(path))).to("cpu"), "query", 1,
@@ -108,12 +118,17 @@ def query_latency(models: Mapping[str, str | os.PathLike], queries: Sequence[str
     torch.set_num_threads(threads)
     times: dict[str, list[float]] = {name: [] for name in embedders}
     try:
-        for i, query in enumerate(list(queries[:warmup]) + list(queries)):
-            for name, embed in embedders.items():
-                start = time.perf_counter()
+        for query in queries[:warmup]:
+            for embed in embedders.values():
                 embed([query])
-                if i >= min(warmup, len(queries)):
-                    times[name].append((time.perf_counter() - start) * 1000.0)
+        for start in range(0, len(queries), turn):
+            block = queries[start:start + turn]
+            for name, embed in embedders.items():
+                embed([block[0]])  # the switch from the previous model: untimed
+                for query in block:
+                    begin = time.perf_counter()
+                    embed([query])
+                    times[name].append((time.perf_counter() - begin) * 1000.0)
     finally:
         torch.set_num_threads(before)
     return {name: {"query_ms_p50": round(float(np.percentile(ms, 50)), 3),

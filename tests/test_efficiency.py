@@ -236,6 +236,10 @@ def test_model_size_index_size_and_latency(models, tmp_path):
     assert torch.get_num_threads() == threads
     for figures in latency.values():
         assert figures["queries"] == 12 and 0 < figures["query_ms_p50"] <= figures["query_ms_p95"]
+    in_turns_of_5 = query_latency({"big": models["teacher"]}, [f"query {i}" for i in range(12)], warmup=0, turn=5)
+    assert in_turns_of_5["big"]["queries"] == 12  # every query timed once; a turn's untimed switch is extra
+    with pytest.raises(LeadIRError, match="a turn of 0 queries is empty"):
+        query_latency({"big": models["teacher"]}, ["q"], turn=0)
     assert "cores" in machine_description()
 
 
