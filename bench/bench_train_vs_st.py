@@ -111,7 +111,8 @@ def lead_ir_trainer(args, student_dir: str, teacher_dir: str | None, inputs: dic
                         negatives_depth=args.depth),
         optim=OptimConfig(lr=args.lr, warmup_ratio=args.warmup_ratio, max_steps=args.steps,
                           batch_queries=args.queries, precision=args.precision),
-        run=RunConfig(output_dir=str(out), seed=args.seed, device=args.device, threads=args.threads))
+        run=RunConfig(output_dir=str(out), seed=args.seed, device=args.device, threads=args.threads,
+                      length_groups=args.length_groups))
     return Trainer(cfg)
 
 
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--length-groups", type=int, default=1,
+                        help="lead-ir's run.length_groups: encode queries and passages in N length-sorted passes")
     parser.add_argument("--cache", default=str(BENCH.parent / ".cache" / "bench-train-vs-st"),
                         help="BM25 index and teacher cache, kept between runs")
     args = parser.parse_args(argv)
@@ -292,7 +295,8 @@ def run(args, tmp: Path) -> int:
     st_trainer.train()
     print(f"student: first {args.student_layers} layers of {model_dir}; batch {args.queries} queries x "
           f"(1+{args.negatives}) passages, passage length {args.passage_len}; {args.steps} steps each in rounds of "
-          f"{args.round_steps} ({time.perf_counter() - start:.0f}s; the first step of each untimed)")
+          f"{args.round_steps} ({time.perf_counter() - start:.0f}s; the first step of each untimed); lead-ir "
+          f"length_groups {args.length_groups}")
     rate = {name: args.queries / statistics.median(values[1:]) for name, values in times.items()}
     for name, label in NAMES.items():
         print(f"{label:22s} median step {1000 * args.queries / rate[name]:8.1f} ms  {rate[name]:7.2f} samples/s")
