@@ -54,7 +54,8 @@ def collection(student, tmp_path_factory) -> dict:
 
 
 def _top(run: dict[str, dict[str, float]]) -> dict[str, list[str]]:
-    return {q: [d for d, _ in sorted(hits.items(), key=lambda x: (-x[1], x[0]))[:K]] for q, hits in run.items()}
+    """Each query's first K hits in the run file's own order (its tool's ranking of unrounded scores)."""
+    return {q: list(hits)[:K] for q, hits in run.items()}
 
 
 def _lead_ir(collection, student, out: Path) -> dict[str, list[str]]:
@@ -89,8 +90,8 @@ def test_sentence_transformers_loads_every_weight_and_ranks_the_same(student, co
     queries = model.encode([collection["topics"][q] for q in qids], prompt_name="query", convert_to_numpy=True)
     docs = model.encode([collection["docs"][d] for d in dids], prompt_name="passage", convert_to_numpy=True)
     scores = queries @ docs.T
-    theirs = _top({q: {d: float(s) for d, s in zip(dids, row, strict=True)} for q, row in zip(qids, scores,
-                                                                                               strict=True)})
+    theirs = {q: [d for d, _ in sorted(zip(dids, row.tolist(), strict=True), key=lambda x: (-x[1], x[0]))[:K]]
+              for q, row in zip(qids, scores, strict=True)}  # unrounded scores: sorted here, ties by doc id
     ours = _lead_ir(collection, student, tmp_path / "lead.trec")
     differ = [q for q in qids if ours[q] != theirs[q]]
     assert not differ, f"{len(differ)} of {len(qids)} top-{K}s differ: {differ}"
