@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
               "teacher": model_size(teacher), "student": model_size(student)}
     for turn in (int(t) for t in args.turns.split(",")):
         latency = query_latency({"teacher": teacher, "student": student}, queries, turn=turn)
-        result[f"turn {turn}"] = {name: figures for name, figures in latency.items()} | {
+        result[f"turn {turn}"] = latency | {
             "p50_ratio_student_teacher": round(latency["student"]["query_ms_p50"] /
                                                latency["teacher"]["query_ms_p50"], 3),
             "p95_ratio_student_teacher": round(latency["student"]["query_ms_p95"] /

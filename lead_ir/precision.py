@@ -103,11 +103,8 @@ def cpu_bf16_speedup() -> float:
 def cpu_bf16_fast() -> bool:
     """Whether ``auto`` picks bf16 on this CPU: native bf16 (:func:`cpu_bf16_native`) measured at least
     :data:`MIN_CPU_BF16_SPEEDUP` times as fast as fp32 (:func:`cpu_bf16_speedup`), unless ``LEAD_IR_CPU_BF16``
-    says otherwise."""
-    forced = cpu_bf16_switch()
-    if forced is not None:
-        return forced
-    return cpu_bf16_native() and cpu_bf16_speedup() >= MIN_CPU_BF16_SPEEDUP
+    says otherwise. :func:`explain_auto` holds the rule, so the choice and its reason cannot disagree."""
+    return explain_auto("cpu")[0] == "bf16"
 
 
 def explain_auto(device_type: str = "cpu") -> tuple[str, str]:
